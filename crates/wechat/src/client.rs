@@ -1,0 +1,266 @@
+//! The async client for WeChat's JSON APIs (`api.weixin.qq.com`, or the simulator in tests and
+//! demos). Every call has a timeout; errors are typed so callers can map them to pages without
+//! reading message text; secrets never appear in an error (reqwest's URL is stripped).
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+use crate::errcode::ErrCode;
+use crate::oauth::{OAuthToken, UserInfo};
+use crate::types::{AccessToken, AppId, AppSecret, Code, OpenId, RefreshToken};
+
+/// Responses larger than this are not WeChat's: refuse them rather than buffer them.
+const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// WeChat answered with a non-zero `errcode`.
+    #[error("WeChat {path} returned errcode {code}: {errmsg}")]
+    Api {
+        path: &'static str,
+        code: ErrCode,
+        errmsg: String,
+    },
+    /// No answer within the client's timeout.
+    #[error("WeChat {path} did not answer within {timeout:?}")]
+    Timeout {
+        path: &'static str,
+        timeout: Duration,
+    },
+    /// Could not connect or the connection broke.
+    #[error("could not reach WeChat {path}: {message}")]
+    Transport {
+        path: &'static str,
+        message: String,
+    },
+    /// An answer that is not a WeChat JSON body (HTML error page, wrong status, garbage).
+    #[error("WeChat {path} sent an unusable answer (HTTP {status}): {detail}")]
+    BadResponse {
+        path: &'static str,
+        status: u16,
+        detail: String,
+    },
+}
+
+impl Error {
+    pub fn errcode(&self) -> Option<ErrCode> {
+        match self {
+            Error::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// Where the client sends requests and how long it waits.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// `https://api.weixin.qq.com`, or the simulator's origin.
+    pub api_base: String,
+    pub appid: AppId,
+    pub secret: AppSecret,
+    /// Whole-request timeout; WeChat normally answers in well under a second.
+    pub timeout: Duration,
+}
+
+/// A pooled, cloneable client for one account.
+#[derive(Clone, Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    config: ClientConfig,
+}
+
+impl Client {
+    pub fn new(config: ClientConfig) -> Result<Self, Error> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(3)))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("wxgate/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Transport {
+                path: "",
+                message: e.without_url().to_string(),
+            })?;
+        Ok(Self { http, config })
+    }
+
+    pub fn appid(&self) -> &AppId {
+        &self.config.appid
+    }
+
+    /// `sns/oauth2/access_token`: exchange a login code for the user's tokens (§A.3).
+    pub async fn exchange_code(&self, code: &Code) -> Result<OAuthToken, Error> {
+        self.get(
+            "/sns/oauth2/access_token",
+            &[
+                ("appid", self.config.appid.as_str()),
+                ("secret", self.config.secret.secret()),
+                ("code", code.secret()),
+                ("grant_type", "authorization_code"),
+            ],
+        )
+        .await
+    }
+
+    /// `sns/oauth2/refresh_token`: a new user access_token from a refresh_token (§A.4).
+    pub async fn refresh_user_token(&self, refresh: &RefreshToken) -> Result<OAuthToken, Error> {
+        self.get(
+            "/sns/oauth2/refresh_token",
+            &[
+                ("appid", self.config.appid.as_str()),
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh.secret()),
+            ],
+        )
+        .await
+    }
+
+    /// `sns/userinfo`: the profile of a user who granted snsapi_userinfo (§A.5).
+    pub async fn userinfo(&self, token: &AccessToken, openid: &OpenId) -> Result<UserInfo, Error> {
+        self.get(
+            "/sns/userinfo",
+            &[
+                ("access_token", token.secret()),
+                ("openid", openid.as_str()),
+                ("lang", "zh_CN"),
+            ],
+        )
+        .await
+    }
+
+    /// `sns/auth`: whether a user access_token is still valid for this openid (§A.6).
+    pub async fn check_user_token(&self, token: &AccessToken, openid: &OpenId) -> Result<(), Error> {
+        let _: serde_json::Value = self
+            .get(
+                "/sns/auth",
+                &[("access_token", token.secret()), ("openid", openid.as_str())],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &'static str,
+        query: &[(&str, &str)],
+    ) -> Result<T, Error> {
+        let url = format!("{}{}", self.config.api_base.trim_end_matches('/'), path);
+        let request = self.http.get(url).query(query);
+        self.send(path, request).await
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        path: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, Error> {
+        let started = std::time::Instant::now();
+        let transport = |e: reqwest::Error| {
+            if e.is_timeout() {
+                Error::Timeout {
+                    path,
+                    timeout: self.config.timeout,
+                }
+            } else {
+                Error::Transport {
+                    path,
+                    message: e.without_url().to_string(),
+                }
+            }
+        };
+        let mut response = request.send().await.map_err(transport)?;
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(Error::BadResponse {
+                    path,
+                    status,
+                    detail: format!("body larger than {MAX_RESPONSE_BYTES} bytes"),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        tracing::debug!(path, status, elapsed_ms = started.elapsed().as_millis() as u64, "wechat call");
+        parse_body(path, status, &body)
+    }
+}
+
+/// WeChat signals errors with HTTP 200 and `{"errcode":N,"errmsg":"…"}`; success bodies of the
+/// sns endpoints carry no errcode, while `sns/auth` says `errcode: 0`. Content-Type varies, so
+/// the body is parsed as JSON whatever it claims to be (§G).
+fn parse_body<T: DeserializeOwned>(path: &'static str, status: u16, body: &[u8]) -> Result<T, Error> {
+    let snippet = || {
+        let text = String::from_utf8_lossy(&body[..body.len().min(120)]).into_owned();
+        text.replace(['\n', '\r'], " ")
+    };
+    let value: serde_json::Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(_) => {
+            return Err(Error::BadResponse {
+                path,
+                status,
+                detail: format!("not JSON: {:?}", snippet()),
+            });
+        }
+    };
+    if let Some(code) = value.get("errcode").and_then(|c| c.as_i64())
+        && code != 0
+    {
+        let errmsg = value
+            .get("errmsg")
+            .and_then(|m| m.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        return Err(Error::Api {
+            path,
+            code: ErrCode(code),
+            errmsg,
+        });
+    }
+    if !(200..300).contains(&status) {
+        return Err(Error::BadResponse {
+            path,
+            status,
+            detail: format!("unexpected HTTP status: {:?}", snippet()),
+        });
+    }
+    serde_json::from_value(value).map_err(|e| Error::BadResponse {
+        path,
+        status,
+        detail: format!("missing or wrong fields: {e}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errcode_bodies_become_typed_errors() {
+        let r: Result<OAuthToken, _> = parse_body(
+            "/sns/oauth2/access_token",
+            200,
+            br#"{"errcode":40163,"errmsg":"code been used, rid: 6513aa28-57d848c6-68a55827"}"#,
+        );
+        assert_eq!(r.unwrap_err().errcode(), Some(ErrCode::CODE_BEEN_USED));
+    }
+
+    #[test]
+    fn garbage_and_wrong_status_are_bad_responses() {
+        let r: Result<OAuthToken, _> = parse_body("/x", 200, b"<html>502 Bad Gateway</html>");
+        assert!(matches!(r, Err(Error::BadResponse { .. })));
+        let r: Result<serde_json::Value, _> = parse_body("/x", 503, b"{}");
+        assert!(matches!(r, Err(Error::BadResponse { status: 503, .. })));
+        let r: Result<OAuthToken, _> = parse_body("/x", 200, b"{\"openid\":1}");
+        assert!(matches!(r, Err(Error::BadResponse { .. })));
+    }
+
+    #[test]
+    fn errcode_zero_is_success() {
+        let r: Result<serde_json::Value, _> =
+            parse_body("/sns/auth", 200, br#"{"errcode":0,"errmsg":"ok"}"#);
+        assert!(r.is_ok());
+    }
+}

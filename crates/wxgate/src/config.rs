@@ -1,0 +1,359 @@
+//! Configuration: an optional TOML file, environment variables (`WXGATE_<KEY>`) over it, and
+//! defaults that run on loopback. Every key is listed in [`KEYS`]; an unknown key in the file, a
+//! missing or invalid value stops start-up with one line that names the key and what is wrong.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use wechat::{AppId, AppSecret};
+
+/// Every configuration key: (file key, what it is). The environment variable is `WXGATE_` + the
+/// key in upper case. README's table is written from this list.
+pub const KEYS: &[(&str, &str)] = &[
+    ("listen", "address to listen on (default 127.0.0.1:8000)"),
+    ("public_url", "origin WeChat redirects back to (default http://<listen>)"),
+    ("appid", "the account's AppID (required for serve)"),
+    ("secret", "the account's AppSecret (required for serve; never logged)"),
+    ("api_base", "WeChat API origin (default https://api.weixin.qq.com)"),
+    ("oauth_base", "WeChat OAuth page origin (default https://open.weixin.qq.com)"),
+    ("database_url", "SQLite database URL (default sqlite://wxgate.db)"),
+    ("session_store", "where sessions live: database (default) or memory"),
+    ("template_dir", "folder whose templates override the embedded ones"),
+    ("upstream_timeout_ms", "timeout for each call to WeChat in ms (default 5000)"),
+    ("state_ttl_secs", "how long a started login may take, in seconds (default 600)"),
+];
+
+/// One line naming the key, for the operator.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error: {key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+fn error(key: &str, message: impl Into<String>) -> ConfigError {
+    let env = env_name(key);
+    ConfigError {
+        key: if key.is_empty() {
+            "config".into()
+        } else {
+            format!("{env} ({key})")
+        },
+        message: message.into(),
+    }
+}
+
+fn env_name(key: &str) -> String {
+    format!("WXGATE_{}", key.to_ascii_uppercase())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionStoreKind {
+    Database,
+    Memory,
+}
+
+/// Validated configuration. `Debug` is safe to log: the secret redacts itself.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// `None` means "derive from the address actually bound" (so port 0 works in tests).
+    pub public_url: Option<String>,
+    pub appid: AppId,
+    pub secret: AppSecret,
+    pub api_base: String,
+    pub oauth_base: String,
+    pub database_url: String,
+    pub session_store: SessionStoreKind,
+    pub template_dir: Option<PathBuf>,
+    pub upstream_timeout: Duration,
+    /// The life of an OAuth `state`: from `/auth/` to `/empower/`.
+    pub state_ttl: Duration,
+}
+
+/// Raw values by key, before validation: what the file says, with the environment over it.
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    values: BTreeMap<String, String>,
+}
+
+impl Sources {
+    /// Reads the TOML file (if any) and then `WXGATE_*` variables from `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut values = BTreeMap::new();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| error("", format!("cannot read {}: {e}", path.display())))?;
+            let table: toml::Table = text
+                .parse()
+                .map_err(|e| error("", format!("{} is not valid TOML: {e}", path.display())))?;
+            for (key, value) in table {
+                if !KEYS.iter().any(|(k, _)| *k == key) {
+                    return Err(error(
+                        "",
+                        format!("unknown key {key:?} in {}", path.display()),
+                    ));
+                }
+                let text = match value {
+                    toml::Value::String(s) => s,
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    other => {
+                        return Err(error(&key, format!("expected a string, found {other}")));
+                    }
+                };
+                values.insert(key, text);
+            }
+        }
+        let env: BTreeMap<String, String> = env.into_iter().collect();
+        for (key, _) in KEYS {
+            if let Some(v) = env.get(&env_name(key)) {
+                values.insert((*key).to_owned(), v.clone());
+            }
+        }
+        Ok(Self { values })
+    }
+
+    /// Sets a value unless the file or environment already did (used by `wxgate demo`).
+    pub fn default_value(&mut self, key: &str, value: impl Into<String>) {
+        self.values.entry(key.to_owned()).or_insert_with(|| value.into());
+    }
+
+    /// Sets a value whatever the file or environment said.
+    pub fn set(&mut self, key: &str, value: impl Into<String>) {
+        self.values.insert(key.to_owned(), value.into());
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.values
+            .get(key)
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+    }
+
+    fn seconds(
+        &self,
+        key: &str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<Duration, ConfigError> {
+        let Some(text) = self.get(key) else {
+            return Ok(Duration::from_secs(default));
+        };
+        text.parse::<u64>()
+            .ok()
+            .filter(|s| range.contains(s))
+            .map(Duration::from_secs)
+            .ok_or_else(|| {
+                error(
+                    key,
+                    format!(
+                        "{text:?} is not a number of seconds between {} and {}",
+                        range.start(),
+                        range.end()
+                    ),
+                )
+            })
+    }
+
+    fn require(&self, key: &str, what: &str) -> Result<&str, ConfigError> {
+        self.get(key)
+            .ok_or_else(|| error(key, format!("is not set: {what}")))
+    }
+
+    pub fn validate(&self) -> Result<Config, ConfigError> {
+        let listen_text = self.get("listen").unwrap_or("127.0.0.1:8000");
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            error(
+                "listen",
+                format!("{listen_text:?} is not an address like 127.0.0.1:8000"),
+            )
+        })?;
+        let public_url = self
+            .get("public_url")
+            .map(|u| origin("public_url", u))
+            .transpose()?;
+        let appid = AppId::parse(self.require(
+            "appid",
+            "the AppID from 公众平台 → 设置与开发 → 基本配置 (or run `wxgate demo`)",
+        )?)
+        .map_err(|m| error("appid", m))?;
+        let secret = self.require("secret", "the AppSecret from 公众平台 → 基本配置")?;
+        if secret.len() < 16 || !secret.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(error(
+                "secret",
+                "does not look like an AppSecret (32 letters and digits expected)",
+            ));
+        }
+        let api_base = origin(
+            "api_base",
+            self.get("api_base").unwrap_or("https://api.weixin.qq.com"),
+        )?;
+        let oauth_base = origin(
+            "oauth_base",
+            self.get("oauth_base").unwrap_or("https://open.weixin.qq.com"),
+        )?;
+        let database_url = self
+            .get("database_url")
+            .unwrap_or("sqlite://wxgate.db")
+            .to_owned();
+        if !database_url.starts_with("sqlite:") {
+            return Err(error(
+                "database_url",
+                "only sqlite: URLs are supported (e.g. sqlite://wxgate.db or sqlite::memory:)",
+            ));
+        }
+        let session_store = match self.get("session_store").unwrap_or("database") {
+            "database" => SessionStoreKind::Database,
+            "memory" => SessionStoreKind::Memory,
+            other => {
+                return Err(error(
+                    "session_store",
+                    format!("{other:?} is not one of: database, memory"),
+                ));
+            }
+        };
+        let template_dir = self.get("template_dir").map(PathBuf::from);
+        if let Some(dir) = &template_dir
+            && !dir.is_dir()
+        {
+            return Err(error(
+                "template_dir",
+                format!("{} is not a folder", dir.display()),
+            ));
+        }
+        let timeout_text = self.get("upstream_timeout_ms").unwrap_or("5000");
+        let upstream_timeout = timeout_text
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| (1..=120_000).contains(ms))
+            .map(Duration::from_millis)
+            .ok_or_else(|| {
+                error(
+                    "upstream_timeout_ms",
+                    format!("{timeout_text:?} is not a number of milliseconds between 1 and 120000"),
+                )
+            })?;
+        let state_ttl = self.seconds("state_ttl_secs", 600, 1..=86_400)?;
+        Ok(Config {
+            listen,
+            public_url,
+            appid,
+            secret: AppSecret::new(secret),
+            api_base,
+            oauth_base,
+            database_url,
+            session_store,
+            template_dir,
+            upstream_timeout,
+            state_ttl,
+        })
+    }
+}
+
+/// Checks that `value` is an http(s) origin (no path, query or fragment) and normalises it
+/// without a trailing slash.
+fn origin(key: &str, value: &str) -> Result<String, ConfigError> {
+    let url = url::Url::parse(value)
+        .map_err(|e| error(key, format!("{value:?} is not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(error(key, format!("{value:?} must start with http:// or https://")));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(error(
+            key,
+            format!("{value:?} must be an origin only, like https://example.com (no path)"),
+        ));
+    }
+    Ok(value.trim_end_matches('/').to_owned())
+}
+
+impl Config {
+    /// Whether cookies must be `Secure`: the browser reaches us over https.
+    pub fn is_https(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    }
+}
+
+impl fmt::Display for SessionStoreKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SessionStoreKind::Database => "database",
+            SessionStoreKind::Memory => "memory",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    const OK: &[(&str, &str)] = &[
+        ("WXGATE_APPID", "wxffde55b11cc79754"),
+        ("WXGATE_SECRET", "84e86527f090d6238ea1c0b96f5fc753"),
+    ];
+
+    #[test]
+    fn defaults_run_on_loopback_against_real_wechat() {
+        let c = Sources::load(None, env(OK)).unwrap().validate().unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8000");
+        assert_eq!(c.api_base, "https://api.weixin.qq.com");
+        assert_eq!(c.oauth_base, "https://open.weixin.qq.com");
+        assert_eq!(c.session_store, SessionStoreKind::Database);
+        assert_eq!(c.upstream_timeout, Duration::from_secs(5));
+        assert!(!format!("{c:?}").contains("84e86527"));
+    }
+
+    #[test]
+    fn missing_and_invalid_values_name_the_key() {
+        let e = Sources::load(None, env(&[])).unwrap().validate().unwrap_err();
+        assert_eq!(e.key, "WXGATE_APPID (appid)");
+        let mut bad = env(OK);
+        bad.push(("WXGATE_LISTEN".into(), "localhost".into()));
+        let e = Sources::load(None, bad).unwrap().validate().unwrap_err();
+        assert!(e.to_string().contains("WXGATE_LISTEN"), "{e}");
+        let mut bad = env(OK);
+        bad.push(("WXGATE_PUBLIC_URL".into(), "https://a.example/app".into()));
+        let e = Sources::load(None, bad).unwrap().validate().unwrap_err();
+        assert!(e.to_string().contains("WXGATE_PUBLIC_URL"), "{e}");
+        let mut bad = env(OK);
+        bad.push(("WXGATE_SESSION_STORE".into(), "redis".into()));
+        assert!(Sources::load(None, bad).unwrap().validate().is_err());
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_unknown_file_keys_fail() {
+        let dir = std::env::temp_dir().join(format!("wxgate-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("wxgate.toml");
+        std::fs::write(
+            &file,
+            "appid = \"wxffde55b11cc79754\"\nsecret = \"84e86527f090d6238ea1c0b96f5fc753\"\nlisten = \"127.0.0.1:9999\"\nupstream_timeout_ms = 800\n",
+        )
+        .unwrap();
+        let c = Sources::load(Some(&file), env(&[("WXGATE_LISTEN", "127.0.0.1:7000")]))
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(c.listen.port(), 7000);
+        assert_eq!(c.upstream_timeout, Duration::from_millis(800));
+        std::fs::write(&file, "apid = \"x\"\n").unwrap();
+        let e = Sources::load(Some(&file), env(&[])).unwrap_err();
+        assert!(e.message.contains("unknown key \"apid\""), "{e}");
+    }
+}

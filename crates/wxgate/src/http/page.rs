@@ -1,0 +1,113 @@
+//! Pages that tell a person what happened, and the one place where failures become responses.
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use serde::Serialize;
+
+use crate::templates::Templates;
+
+/// A `302 Found` redirect, the status WeChat's own redirects use (axum's `Redirect::to` is 303).
+pub fn found(location: &str) -> Response {
+    match axum::http::HeaderValue::from_str(location) {
+        Ok(value) => (StatusCode::FOUND, [(axum::http::header::LOCATION, value)]).into_response(),
+        Err(_) => (StatusCode::BAD_REQUEST, "invalid redirect target").into_response(),
+    }
+}
+
+/// A button on a message page.
+#[derive(Clone, Debug, Serialize)]
+pub struct Link {
+    pub id: &'static str,
+    pub href: String,
+    pub text: &'static str,
+}
+
+impl Link {
+    /// "Start again": a fresh login.
+    pub fn retry() -> Self {
+        Link {
+            id: "retry",
+            href: "/auth/".into(),
+            text: "重新登录",
+        }
+    }
+}
+
+/// A message page: a status, a headline, a few lines and maybe a button.
+#[derive(Clone, Debug, Serialize)]
+pub struct Message {
+    #[serde(skip)]
+    pub status: StatusCode,
+    pub title: &'static str,
+    pub lines: Vec<String>,
+    pub link: Option<Link>,
+    /// A reference for support, such as WeChat's errcode.
+    pub code: Option<String>,
+}
+
+impl Message {
+    pub fn new(status: StatusCode, title: &'static str) -> Self {
+        Message {
+            status,
+            title,
+            lines: Vec::new(),
+            link: None,
+            code: None,
+        }
+    }
+    pub fn line(mut self, line: impl Into<String>) -> Self {
+        self.lines.push(line.into());
+        self
+    }
+    pub fn link(mut self, link: Link) -> Self {
+        self.link = Some(link);
+        self
+    }
+    pub fn code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+
+    pub fn render(&self, templates: &Templates) -> Response {
+        match templates.render("message.html", self) {
+            Ok(html) => (self.status, Html(html)).into_response(),
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "message template failed");
+                (self.status, self.title).into_response()
+            }
+        }
+    }
+}
+
+/// Everything a handler can fail with. Internal detail is logged, never shown.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{}", .0.title)]
+    Page(Box<Message>),
+    #[error("session store: {0}")]
+    Session(#[from] tower_sessions::session::Error),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("template: {0:#}")]
+    Template(#[from] minijinja::Error),
+}
+
+impl From<Message> for AppError {
+    fn from(m: Message) -> Self {
+        AppError::Page(Box::new(m))
+    }
+}
+
+impl AppError {
+    pub fn into_response(self, templates: &Templates) -> Response {
+        let message = match self {
+            AppError::Page(m) => *m,
+            other => {
+                tracing::error!(error = %other, "request failed");
+                Message::new(StatusCode::SERVICE_UNAVAILABLE, "服务暂时不可用")
+                    .line("服务器暂时无法处理你的请求,请稍后再试。")
+            }
+        };
+        message.render(templates)
+    }
+}

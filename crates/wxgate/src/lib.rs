@@ -1,0 +1,15 @@
+//! wxgate: the whole backend of a WeChat Official Account (公众号) in one binary.
+//!
+//! Read in this order: [`cli`] (the commands) → [`config`] → [`startup`] (how the app is put
+//! together) → [`http`] (one module per area of URLs) → [`db`], [`sessions`], [`user_tokens`].
+//! The WeChat protocol itself lives in the `wechat` crate; the offline simulator in `wxsim`.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod sessions;
+pub mod startup;
+pub mod state;
+pub mod templates;
+pub mod user_tokens;

@@ -1,0 +1,126 @@
+//! Building the application from a [`Config`]: bind the listener first (port 0 works, and the
+//! public URL can be derived from the real port), then the database, sessions, the WeChat client
+//! and the routes. Tests and `wxgate demo` use exactly this path.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::http;
+use crate::sessions;
+use crate::state::{AppState, Inner};
+use crate::templates::Templates;
+
+/// Why the application could not start; each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("configuration error: WXGATE_LISTEN (listen): cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("configuration error: WXGATE_DATABASE_URL (database_url): {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("configuration error: WXGATE_TEMPLATE_DIR (template_dir): {0}")]
+    Templates(String),
+    #[error("cannot create the HTTP client: {0}")]
+    Client(#[from] wechat::Error),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    pub state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let local = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| derive_public_url(local));
+        let templates = Templates::new(config.template_dir.clone()).map_err(StartError::Templates)?;
+        let db = crate::db::connect(&config.database_url).await?;
+        let store = sessions::Store::new(config.session_store, &db).await?;
+        let client = wechat::Client::new(wechat::ClientConfig {
+            api_base: config.api_base.clone(),
+            appid: config.appid.clone(),
+            secret: config.secret.clone(),
+            timeout: config.upstream_timeout,
+        })?;
+        let state = AppState::new(Inner {
+            config,
+            public_url,
+            client,
+            db,
+            templates,
+            logins: Default::default(),
+        });
+        let router = http::router(state.clone(), store);
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.state.public_url
+    }
+
+    /// Serves until Ctrl-C (or SIGTERM), finishing requests in flight.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    }
+}
+
+/// `http://<listen>`, with an unspecified address (0.0.0.0, ::) replaced by loopback.
+fn derive_public_url(addr: SocketAddr) -> String {
+    let ip = if addr.ip().is_unspecified() {
+        if addr.is_ipv4() {
+            "127.0.0.1".to_owned()
+        } else {
+            "[::1]".to_owned()
+        }
+    } else if addr.is_ipv6() {
+        format!("[{}]", addr.ip())
+    } else {
+        addr.ip().to_string()
+    };
+    format!("http://{ip}:{}", addr.port())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,76 @@
+//! Each logged-in user's OAuth tokens, kept server-side, for the rest of the code to call
+//! `sns/*` APIs on the user's behalf: [`valid_access_token`] checks the stored token with
+//! `sns/auth` and refreshes it with `sns/oauth2/refresh_token` when WeChat says it is stale.
+//! When the refresh_token itself has lapsed (30 days) the tokens are dropped and the caller gets
+//! [`TokenError::NeedsLogin`]: the user is simply asked to log in again.
+
+use sqlx::SqlitePool;
+use wechat::{AccessToken, Client};
+
+use crate::db;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("the user must log in again")]
+    NeedsLogin,
+    #[error(transparent)]
+    Wechat(#[from] wechat::Error),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Whether the user still has a refresh_token that has not lapsed (no network call).
+pub async fn has_live_tokens(pool: &SqlitePool, openid: &str) -> Result<bool, sqlx::Error> {
+    Ok(db::find_tokens(pool, openid)
+        .await?
+        .is_some_and(|t| t.refresh_expires_at > db::now()))
+}
+
+/// A user access_token that WeChat accepts right now, refreshing it if needed.
+pub async fn valid_access_token(
+    pool: &SqlitePool,
+    client: &Client,
+    openid: &str,
+) -> Result<AccessToken, TokenError> {
+    let stored = db::find_tokens(pool, openid)
+        .await?
+        .ok_or(TokenError::NeedsLogin)?;
+    if stored.refresh_expires_at <= db::now() {
+        db::delete_tokens(pool, openid).await?;
+        return Err(TokenError::NeedsLogin);
+    }
+    if stored.access_expires_at > db::now() {
+        match client
+            .check_user_token(&stored.access_token, &stored.openid)
+            .await
+        {
+            Ok(()) => return Ok(stored.access_token),
+            Err(e) if e.errcode().is_some_and(|c| c.is_token_invalid()) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    refresh(pool, client, openid).await
+}
+
+/// Forces a refresh with the stored refresh_token and stores the new access_token.
+pub async fn refresh(
+    pool: &SqlitePool,
+    client: &Client,
+    openid: &str,
+) -> Result<AccessToken, TokenError> {
+    let stored = db::find_tokens(pool, openid)
+        .await?
+        .ok_or(TokenError::NeedsLogin)?;
+    match client.refresh_user_token(&stored.refresh_token).await {
+        Ok(token) => {
+            db::save_tokens(pool, &token).await?;
+            Ok(token.access_token)
+        }
+        Err(e) if e.errcode().is_some_and(|c| c.is_refresh_token_dead()) => {
+            tracing::info!(openid, errcode = ?e.errcode(), "refresh_token lapsed; user must log in again");
+            db::delete_tokens(pool, openid).await?;
+            Err(TokenError::NeedsLogin)
+        }
+        Err(e) => Err(e.into()),
+    }
+}

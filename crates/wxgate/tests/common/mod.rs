@@ -1,0 +1,211 @@
+//! Test helpers: a real simulator and a real wxgate, each on its own loopback port, and a
+//! cookie-keeping "browser" that follows nothing by itself so every hop can be inspected.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use reqwest::StatusCode;
+use wxgate::config::Sources;
+use wxgate::startup::Application;
+use wxgate::state::AppState;
+use wxsim::{SimConfig, Simulator};
+
+pub const APPID: &str = "wx5d3ad7e0c0ffee00";
+pub const SECRET: &str = "demosecretnotforproduction000000";
+
+/// Default users of the simulator, by index.
+pub const ZHANG_SAN: usize = 0;
+pub const PANDA: usize = 1;
+pub const XSS: usize = 2;
+pub const SNAPSHOT: usize = 3;
+
+pub struct Sim {
+    pub sim: Simulator,
+    pub url: String,
+}
+
+pub async fn spawn_sim() -> Sim {
+    spawn_sim_with(SimConfig::new(APPID, SECRET)).await
+}
+
+pub async fn spawn_sim_with(config: SimConfig) -> Sim {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let sim = Simulator::new(config);
+    tokio::spawn(wxsim::serve(listener, sim.clone()));
+    Sim { sim, url }
+}
+
+pub struct TestApp {
+    pub url: String,
+    pub state: AppState,
+    pub db_path: PathBuf,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// A fresh database file per test, so tests never see each other's users or sessions.
+pub fn temp_db() -> PathBuf {
+    let dir = std::env::temp_dir().join("wxgate-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!("{}.db", wechat::State::generate().as_str()))
+}
+
+/// wxgate against the simulator at `sim_url`, with extra `(key, value)` settings.
+pub async fn spawn_app(sim_url: &str, extra: &[(&str, &str)]) -> TestApp {
+    spawn_app_on(sim_url, &temp_db(), extra).await
+}
+
+pub async fn spawn_app_on(sim_url: &str, db_path: &std::path::Path, extra: &[(&str, &str)]) -> TestApp {
+    let mut sources = Sources::default();
+    sources.set("listen", "127.0.0.1:0");
+    sources.set("appid", APPID);
+    sources.set("secret", SECRET);
+    sources.set("api_base", sim_url);
+    sources.set("oauth_base", sim_url);
+    sources.set("upstream_timeout_ms", "1000");
+    sources.set("database_url", format!("sqlite://{}", db_path.display()));
+    for (k, v) in extra {
+        sources.set(k, *v);
+    }
+    let config = sources.validate().expect("valid test config");
+    let app = Application::build(config).await.expect("app builds");
+    let url = app.public_url().to_owned();
+    let state = app.state.clone();
+    let server = tokio::spawn(async move {
+        app.run_until_stopped().await.unwrap();
+    });
+    TestApp {
+        url,
+        state,
+        db_path: db_path.to_owned(),
+        server,
+    }
+}
+
+/// One answer, with what a test looks at.
+#[derive(Debug)]
+pub struct Page {
+    pub status: StatusCode,
+    pub location: Option<String>,
+    pub set_cookie: Vec<String>,
+    pub body: String,
+}
+
+impl Page {
+    pub fn location(&self) -> &str {
+        self.location.as_deref().expect("a Location header")
+    }
+}
+
+/// A browser: keeps cookies, never follows redirects on its own.
+#[derive(Clone)]
+pub struct Browser {
+    pub http: reqwest::Client,
+}
+
+impl Browser {
+    pub fn new() -> Self {
+        Browser {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    pub async fn get(&self, url: &str) -> Page {
+        page(self.http.get(url).send().await.unwrap()).await
+    }
+
+    pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Page {
+        page(self.http.post(url).form(form).send().await.unwrap()).await
+    }
+
+    /// `/auth/` → the simulator's authorize URL (as the browser would request it).
+    pub async fn start_login(&self, app: &TestApp, query: &str) -> String {
+        let p = self.get(&format!("{}/auth/{query}", app.url)).await;
+        assert_eq!(p.status, StatusCode::FOUND, "{}", p.body);
+        let url = p.location().to_owned();
+        url.split('#').next().unwrap().to_owned()
+    }
+
+    /// Answers the consent page for the authorize URL: returns the callback URL WeChat sends
+    /// the browser to (`/empower/?code=…&state=…`).
+    pub async fn consent(&self, authorize_url: &str, user: usize, action: &str) -> String {
+        let q: Vec<(String, String)> = url::Url::parse(authorize_url)
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect();
+        let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+        let consent_page = self.get(authorize_url).await;
+        if consent_page.status == StatusCode::FOUND {
+            // snsapi_base (or auto-consent): WeChat redirects without a page.
+            return consent_page.location().to_owned();
+        }
+        assert!(consent_page.body.contains("允许"), "{}", consent_page.body);
+        let action_url = {
+            let u = url::Url::parse(authorize_url).unwrap();
+            format!("{}://{}/connect/oauth2/authorize", u.scheme(), u.host_str().unwrap().to_owned() + ":" + &u.port().unwrap().to_string())
+        };
+        let user = user.to_string();
+        let p = self
+            .post_form(
+                &action_url,
+                &[
+                    ("appid", &get("appid")),
+                    ("redirect_uri", &get("redirect_uri")),
+                    ("scope", &get("scope")),
+                    ("state", &get("state")),
+                    ("user", &user),
+                    ("action", action),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::FOUND, "{}", p.body);
+        p.location().to_owned()
+    }
+
+    /// The whole login as `user`; returns where `/empower/` sent the browser.
+    pub async fn login(&self, app: &TestApp, user: usize) -> Page {
+        let authorize = self.start_login(app, "").await;
+        let callback = self.consent(&authorize, user, "allow").await;
+        self.get(&callback).await
+    }
+
+    pub async fn greeting(&self, app: &TestApp) -> String {
+        let p = self.get(&format!("{}/index/", app.url)).await;
+        assert_eq!(p.status, StatusCode::OK);
+        let start = p.body.find("id=\"greeting\">").expect("a greeting") + "id=\"greeting\">".len();
+        let end = start + p.body[start..].find("</h1>").unwrap();
+        p.body[start..end].to_owned()
+    }
+}
+
+async fn page(r: reqwest::Response) -> Page {
+    let status = r.status();
+    let location = r
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let set_cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let body = r.text().await.unwrap();
+    Page {
+        status,
+        location,
+        set_cookie,
+        body,
+    }
+}

@@ -1,0 +1,106 @@
+//! Control paths for tests and humans. They all live under `/_sim/` (plus the landing page at
+//! `/`), which WeChat never uses, so they cannot collide with its paths, and they are neither
+//! counted nor subject to faults.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+
+use crate::users::{avatar_pixels, avatar_svg};
+use crate::{Fault, Simulator, pages};
+
+pub fn router() -> Router<Simulator> {
+    Router::new()
+        .route("/", get(landing))
+        .route("/_sim/calls", get(calls))
+        .route(
+            "/_sim/faults",
+            axum::routing::post(add_fault).delete(clear_faults),
+        )
+        .route("/_sim/clock", axum::routing::post(clock))
+        .route("/_sim/users", get(users))
+        .route("/_sim/avatar/{index}/{size}", get(avatar))
+}
+
+fn bad_request(message: String) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message,
+    )
+        .into_response()
+}
+
+async fn landing(State(sim): State<Simulator>) -> Response {
+    pages::landing_page(sim.config())
+}
+
+async fn calls(State(sim): State<Simulator>) -> Response {
+    axum::Json(sim.all_calls()).into_response()
+}
+
+/// `POST /_sim/faults` with a [`Fault`] as JSON → 204.
+async fn add_fault(State(sim): State<Simulator>, body: Bytes) -> Response {
+    let fault: Fault = match serde_json::from_slice(&body) {
+        Ok(f) => f,
+        Err(e) => return bad_request(format!("expected a fault as JSON: {e}")),
+    };
+    if !fault.path.starts_with('/') {
+        return bad_request("fault path must start with '/'".to_string());
+    }
+    if let Some(status) = fault.status
+        && StatusCode::from_u16(status).is_err()
+    {
+        return bad_request(format!("status {status} is not an HTTP status"));
+    }
+    sim.inject(fault);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn clear_faults(State(sim): State<Simulator>) -> StatusCode {
+    sim.clear_faults();
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct Clock {
+    advance_secs: u64,
+}
+
+/// `POST /_sim/clock` with `{"advance_secs": N}` → 204.
+async fn clock(State(sim): State<Simulator>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Clock>(&body) {
+        Ok(c) => {
+            sim.advance_clock(c.advance_secs);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => bad_request(format!("expected {{\"advance_secs\": N}}: {e}")),
+    }
+}
+
+async fn users(State(sim): State<Simulator>) -> Response {
+    axum::Json(&sim.config().users).into_response()
+}
+
+/// `GET /_sim/avatar/{index}/{size}`: the generated SVG for user `index`.
+async fn avatar(
+    State(sim): State<Simulator>,
+    Path((index, size)): Path<(String, String)>,
+) -> Response {
+    let user = index
+        .parse::<usize>()
+        .ok()
+        .and_then(|i| sim.config().users.get(i));
+    match (user, avatar_pixels(&size)) {
+        (Some(user), Some(px)) => (
+            [(header::CONTENT_TYPE, "image/svg+xml; charset=utf-8")],
+            avatar_svg(user, px),
+        )
+            .into_response(),
+        _ => (StatusCode::NOT_FOUND, "no such avatar").into_response(),
+    }
+}

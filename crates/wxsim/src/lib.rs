@@ -1,0 +1,304 @@
+//! wxsim: an offline simulator of the WeChat Official Account platform, as a library.
+//!
+//! It answers on WeChat's own paths (`/connect/oauth2/authorize`, `/sns/*`, `/cgi-bin/token`,
+//! `/cgi-bin/stable_token`) with the parameters, error codes and lifetimes described in
+//! `docs/wechat-protocol.md` §A, §B.1, §B.2 and §G, so that code which works against the
+//! simulator works against WeChat. Everything lives in memory; time is a simulated clock that
+//! tests can move forward with [`Simulator::advance_clock`].
+//!
+//! How to read it:
+//! - this file: the public types ([`SimConfig`], [`Fault`], [`Simulator`], [`serve`]), the router,
+//!   and the middleware that counts calls and injects faults on every WeChat path;
+//! - [`users`]: simulated users, the default set, loading them from JSON, generated avatars;
+//! - `platform`: the platform's memory (codes, user tokens, base tokens) as plain functions of
+//!   "now", with no HTTP in it;
+//! - `oauth`: the authorize link and the consent page (browser-facing, HTML);
+//! - `api`: the JSON endpoints (`sns/*`, `cgi-bin/token`, `cgi-bin/stable_token`);
+//! - `control`: the `/_sim/*` paths for tests and humans;
+//! - `pages`: the HTML the simulator renders.
+
+mod api;
+mod control;
+mod oauth;
+mod pages;
+mod platform;
+pub mod users;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+
+pub use users::{SimUser, default_users, load_users};
+
+use platform::Platform;
+
+/// What the simulated platform knows: one Official Account and the users who may log in to it.
+#[derive(Clone)]
+pub struct SimConfig {
+    pub appid: String,
+    pub secret: String,
+    /// Shown on the consent page.
+    pub account_name: String,
+    pub users: Vec<SimUser>,
+    /// `snsapi_userinfo` redirects at once as `users[0]`, without the consent page.
+    pub auto_consent: bool,
+    /// The account's 网页授权域名 (`host` or `host:port`). When set, a `redirect_uri` on
+    /// another host gets WeChat's error page 10003.
+    pub oauth_domain: Option<String>,
+}
+
+impl SimConfig {
+    /// A config with the [`default_users`], the consent page on and no domain check.
+    pub fn new(appid: impl Into<String>, secret: impl Into<String>) -> Self {
+        SimConfig {
+            appid: appid.into(),
+            secret: secret.into(),
+            account_name: "wxgate 演示公众号".to_string(),
+            users: default_users(),
+            auto_consent: false,
+            oauth_domain: None,
+        }
+    }
+}
+
+// The secret must never reach logs.
+impl fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("appid", &self.appid)
+            .field("secret", &"<redacted>")
+            .field("account_name", &self.account_name)
+            .field("users", &self.users.len())
+            .field("auto_consent", &self.auto_consent)
+            .field("oauth_domain", &self.oauth_domain)
+            .finish()
+    }
+}
+
+/// A planned failure: the next `count` calls of `path` misbehave.
+///
+/// `delay_ms` sleeps before answering and combines with the others. Of the rest, the first set
+/// one wins, in this order: `status` (that HTTP status, short text body), `garbage` (HTTP 200
+/// with an HTML body that is not JSON, like a proxy error page), `errcode` (WeChat error JSON).
+/// A fault with only `delay_ms` answers normally after the delay.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Fault {
+    pub path: String,
+    #[serde(default = "one")]
+    pub count: u32,
+    #[serde(default)]
+    pub errcode: Option<i64>,
+    #[serde(default)]
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
+    #[serde(default)]
+    pub garbage: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Fault {
+    /// A fault on `path` for one call that does nothing yet; set the fields you need.
+    pub fn new(path: impl Into<String>) -> Self {
+        Fault {
+            path: path.into(),
+            count: 1,
+            errcode: None,
+            status: None,
+            delay_ms: None,
+            garbage: false,
+        }
+    }
+}
+
+/// The simulator: cheap to clone, all clones share one platform.
+#[derive(Clone)]
+pub struct Simulator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: SimConfig,
+    started: Instant,
+    /// Seconds added to the real elapsed time by [`Simulator::advance_clock`].
+    offset: Mutex<u64>,
+    platform: Mutex<Platform>,
+    faults: Mutex<HashMap<String, VecDeque<Fault>>>,
+    calls: Mutex<BTreeMap<String, u64>>,
+}
+
+/// Locks a std mutex, shrugging off poisoning: every critical section here leaves the state
+/// consistent, so a panic elsewhere must not take the simulator down with it.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Simulator {
+    pub fn new(config: SimConfig) -> Self {
+        Simulator {
+            inner: Arc::new(Inner {
+                config,
+                started: Instant::now(),
+                offset: Mutex::new(0),
+                platform: Mutex::new(Platform::default()),
+                faults: Mutex::new(HashMap::new()),
+                calls: Mutex::new(BTreeMap::new()),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.inner.config
+    }
+
+    /// All routes, WeChat's and the `/_sim/*` control paths, for one listener.
+    pub fn router(&self) -> Router {
+        // Every request on these paths is counted and may be hit by an injected fault.
+        let wechat = Router::new()
+            .route(
+                "/connect/oauth2/authorize",
+                get(oauth::authorize).post(oauth::consent),
+            )
+            .route(
+                "/sns/oauth2/access_token",
+                get(api::sns_access_token).post(api::sns_access_token),
+            )
+            .route(
+                "/sns/oauth2/refresh_token",
+                get(api::sns_refresh_token).post(api::sns_refresh_token),
+            )
+            .route(
+                "/sns/userinfo",
+                get(api::sns_userinfo).post(api::sns_userinfo),
+            )
+            .route("/sns/auth", get(api::sns_auth).post(api::sns_auth))
+            .route("/cgi-bin/token", get(api::cgi_token).post(api::cgi_token))
+            .route(
+                "/cgi-bin/stable_token",
+                post(api::stable_token).get(api::require_post),
+            )
+            .route_layer(middleware::from_fn_with_state(self.clone(), wechat_gate));
+        wechat.merge(control::router()).with_state(self.clone())
+    }
+
+    /// How many requests reached a WeChat path, e.g. `calls("/sns/oauth2/access_token")`.
+    pub fn calls(&self, path: &str) -> u64 {
+        lock(&self.inner.calls).get(path).copied().unwrap_or(0)
+    }
+
+    /// All call counters, by path.
+    pub fn all_calls(&self) -> BTreeMap<String, u64> {
+        lock(&self.inner.calls).clone()
+    }
+
+    /// Plans a failure for the next `fault.count` calls of `fault.path`. Faults on one path are
+    /// used in the order they were injected. A zero count injects nothing.
+    pub fn inject(&self, fault: Fault) {
+        if fault.count == 0 {
+            return;
+        }
+        lock(&self.inner.faults)
+            .entry(fault.path.clone())
+            .or_default()
+            .push_back(fault);
+    }
+
+    /// Forgets every planned fault.
+    pub fn clear_faults(&self) {
+        lock(&self.inner.faults).clear();
+    }
+
+    /// Moves simulated time forward, so codes and tokens expire without waiting.
+    pub fn advance_clock(&self, secs: u64) {
+        let mut offset = lock(&self.inner.offset);
+        *offset = offset.saturating_add(secs);
+    }
+
+    /// Whether a base access_token (from `cgi-bin/token` or `cgi-bin/stable_token`) is valid now.
+    pub fn is_valid_base_token(&self, token: &str) -> bool {
+        let now = self.now();
+        lock(&self.inner.platform).base_token_valid(token, now)
+    }
+
+    /// Simulated seconds since the simulator started.
+    fn now(&self) -> u64 {
+        let offset = *lock(&self.inner.offset);
+        self.inner
+            .started
+            .elapsed()
+            .as_secs()
+            .saturating_add(offset)
+    }
+
+    fn platform(&self) -> MutexGuard<'_, Platform> {
+        lock(&self.inner.platform)
+    }
+
+    /// Takes one use of the first fault planned for `path`, if any.
+    fn take_fault(&self, path: &str) -> Option<Fault> {
+        let mut faults = lock(&self.inner.faults);
+        let queue = faults.get_mut(path)?;
+        let front = queue.front_mut()?;
+        let taken = front.clone();
+        front.count = front.count.saturating_sub(1);
+        if front.count == 0 {
+            queue.pop_front();
+        }
+        if queue.is_empty() {
+            faults.remove(path);
+        }
+        Some(taken)
+    }
+}
+
+/// Counts the call, then applies a planned fault, if any, before (or instead of) the handler.
+async fn wechat_gate(State(sim): State<Simulator>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    *lock(&sim.inner.calls).entry(path.clone()).or_insert(0) += 1;
+    // Taken (and the lock dropped) before any await.
+    let Some(fault) = sim.take_fault(&path) else {
+        return next.run(req).await;
+    };
+    if let Some(ms) = fault.delay_ms {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    if let Some(status) = fault.status {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = format!("wxsim fault: HTTP {}", status.as_u16());
+        return (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            body,
+        )
+            .into_response();
+    }
+    if fault.garbage {
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html")],
+            "<html>502 Bad Gateway</html>",
+        )
+            .into_response();
+    }
+    if let Some(code) = fault.errcode {
+        return api::wx_error(code);
+    }
+    next.run(req).await
+}
+
+/// Serves the simulator on `listener` until the server fails.
+pub async fn serve(listener: tokio::net::TcpListener, sim: Simulator) -> std::io::Result<()> {
+    axum::serve(listener, sim.router()).await
+}

@@ -1,0 +1,334 @@
+//! The simulated platform's memory: OAuth codes, user (sns) tokens and base tokens.
+//!
+//! Every function takes `now` (simulated seconds) and returns either a value or a WeChat errcode,
+//! so the rules of §A.2–§A.6, §B.1 and §B.2 read here without any HTTP around them.
+
+use std::collections::HashMap;
+
+use rand::Rng;
+use rand::distr::Alphanumeric;
+
+/// A code lives 5 minutes and is single use (§A.2).
+pub const CODE_TTL: u64 = 300;
+/// User and base access_tokens live 2 hours.
+pub const ACCESS_TTL: u64 = 7200;
+/// A refresh_token lives 30 days; refreshing does not extend it (§A.4, community answer).
+pub const REFRESH_TTL: u64 = 30 * 86_400;
+/// Old and new base tokens both work for 5 minutes after a rotation (§B.1, §B.2).
+pub const OVERLAP: u64 = 300;
+/// stable_token force_refresh limits (§B.2).
+pub const FORCE_PER_DAY: u32 = 20;
+pub const FORCE_MIN_GAP: u64 = 30;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Base,
+    UserInfo,
+}
+
+impl Scope {
+    pub fn parse(s: &str) -> Option<Scope> {
+        match s {
+            "snsapi_base" => Some(Scope::Base),
+            "snsapi_userinfo" => Some(Scope::UserInfo),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Base => "snsapi_base",
+            Scope::UserInfo => "snsapi_userinfo",
+        }
+    }
+}
+
+struct CodeGrant {
+    appid: String,
+    user: usize,
+    scope: Scope,
+    issued_at: u64,
+    used: bool,
+}
+
+struct SnsToken {
+    appid: String,
+    user: usize,
+    scope: Scope,
+    expires_at: u64,
+}
+
+struct RefreshGrant {
+    appid: String,
+    user: usize,
+    scope: Scope,
+    expires_at: u64,
+    /// The access_token this refresh_token last issued; a refresh revokes it.
+    access_token: String,
+}
+
+/// What a user token is good for.
+#[derive(Clone, Debug)]
+pub struct UserGrant {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub user: usize,
+    pub scope: Scope,
+}
+
+/// A valid user token's owner.
+pub struct TokenOwner {
+    pub user: usize,
+    pub scope: Scope,
+}
+
+#[derive(Default)]
+struct Stable {
+    current: Option<(String, u64)>,
+    previous: Option<(String, u64)>,
+    force_day: u64,
+    forced_today: u32,
+    last_forced: Option<u64>,
+}
+
+#[derive(Default)]
+pub struct Platform {
+    codes: HashMap<String, CodeGrant>,
+    sns_tokens: HashMap<String, SnsToken>,
+    refresh_tokens: HashMap<String, RefreshGrant>,
+    /// cgi-bin/token tokens with their expiry.
+    base_tokens: Vec<(String, u64)>,
+    stable: Stable,
+}
+
+fn random_string(len: usize) -> String {
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+/// Like WeChat's: 32 characters for a code, long opaque strings for tokens.
+fn new_code() -> String {
+    random_string(32)
+}
+
+fn new_token() -> String {
+    // WeChat's tokens are long and may contain '-' and '_'; clients must store >= 512 chars.
+    let mut t = random_string(86);
+    t.insert(40, '-');
+    t.insert(64, '_');
+    t
+}
+
+impl Platform {
+    pub fn issue_code(&mut self, appid: &str, user: usize, scope: Scope, now: u64) -> String {
+        // Used or expired codes are kept a while longer so a replay still says 40163.
+        self.codes
+            .retain(|_, c| now < c.issued_at.saturating_add(CODE_TTL * 12));
+        let code = new_code();
+        self.codes.insert(
+            code.clone(),
+            CodeGrant {
+                appid: appid.to_string(),
+                user,
+                scope,
+                issued_at: now,
+                used: false,
+            },
+        );
+        code
+    }
+
+    /// §A.3: 40163 for a second use, 40029 for an unknown, expired or other-appid code.
+    pub fn exchange_code(&mut self, appid: &str, code: &str, now: u64) -> Result<UserGrant, i64> {
+        let grant = self.codes.get_mut(code).ok_or(40029)?;
+        if grant.appid != appid {
+            return Err(40029);
+        }
+        if grant.used {
+            return Err(40163);
+        }
+        if now >= grant.issued_at.saturating_add(CODE_TTL) {
+            return Err(40029);
+        }
+        grant.used = true;
+        let (user, scope) = (grant.user, grant.scope);
+        let access_token = self.issue_sns_token(appid, user, scope, now);
+        let refresh_token = new_token();
+        self.refresh_tokens.retain(|_, r| now < r.expires_at);
+        self.refresh_tokens.insert(
+            refresh_token.clone(),
+            RefreshGrant {
+                appid: appid.to_string(),
+                user,
+                scope,
+                expires_at: now.saturating_add(REFRESH_TTL),
+                access_token: access_token.clone(),
+            },
+        );
+        Ok(UserGrant {
+            access_token,
+            refresh_token,
+            user,
+            scope,
+        })
+    }
+
+    fn issue_sns_token(&mut self, appid: &str, user: usize, scope: Scope, now: u64) -> String {
+        // Expired tokens stay a day so they answer 42001 rather than 40001.
+        self.sns_tokens
+            .retain(|_, t| now < t.expires_at.saturating_add(86_400));
+        let token = new_token();
+        self.sns_tokens.insert(
+            token.clone(),
+            SnsToken {
+                appid: appid.to_string(),
+                user,
+                scope,
+                expires_at: now.saturating_add(ACCESS_TTL),
+            },
+        );
+        token
+    }
+
+    /// §A.4: a new access_token (the old one is revoked), the same refresh_token and 30 days.
+    pub fn refresh(
+        &mut self,
+        appid: &str,
+        refresh_token: &str,
+        now: u64,
+    ) -> Result<UserGrant, i64> {
+        let grant = self.refresh_tokens.get(refresh_token).ok_or(40030)?;
+        if grant.appid != appid {
+            return Err(40013);
+        }
+        if now >= grant.expires_at {
+            return Err(42002);
+        }
+        let (user, scope, old) = (grant.user, grant.scope, grant.access_token.clone());
+        self.sns_tokens.remove(&old);
+        let access_token = self.issue_sns_token(appid, user, scope, now);
+        if let Some(grant) = self.refresh_tokens.get_mut(refresh_token) {
+            grant.access_token = access_token.clone();
+        }
+        Ok(UserGrant {
+            access_token,
+            refresh_token: refresh_token.to_string(),
+            user,
+            scope,
+        })
+    }
+
+    /// 40001 unknown (or replaced by a refresh), 42001 expired.
+    pub fn check_sns_token(&self, appid: &str, token: &str, now: u64) -> Result<TokenOwner, i64> {
+        let t = self.sns_tokens.get(token).ok_or(40001)?;
+        if t.appid != appid {
+            return Err(40001);
+        }
+        if now >= t.expires_at {
+            return Err(42001);
+        }
+        Ok(TokenOwner {
+            user: t.user,
+            scope: t.scope,
+        })
+    }
+
+    /// §B.1: each fetch issues a new token; older ones keep at most 5 more minutes.
+    pub fn issue_base_token(&mut self, now: u64) -> (String, u64) {
+        let cutoff = now.saturating_add(OVERLAP);
+        self.base_tokens.retain(|(_, exp)| now < *exp);
+        for (_, exp) in &mut self.base_tokens {
+            *exp = (*exp).min(cutoff);
+        }
+        let token = new_token();
+        self.base_tokens
+            .push((token.clone(), now.saturating_add(ACCESS_TTL)));
+        (token, ACCESS_TTL)
+    }
+
+    /// §B.2: the same token while valid, rotated in its last 5 minutes; `force` replaces it at
+    /// once, at most 20 times a day and 30 s apart (otherwise it acts like a normal call).
+    pub fn stable_token(&mut self, force: bool, now: u64) -> (String, u64) {
+        let s = &mut self.stable;
+        let day = now / 86_400;
+        if s.force_day != day {
+            s.force_day = day;
+            s.forced_today = 0;
+        }
+        let may_force = s.forced_today < FORCE_PER_DAY
+            && s.last_forced
+                .is_none_or(|t| now.saturating_sub(t) >= FORCE_MIN_GAP);
+        if force && may_force {
+            s.forced_today += 1;
+            s.last_forced = Some(now);
+            s.previous = None;
+            s.current = Some((new_token(), now.saturating_add(ACCESS_TTL)));
+        } else {
+            match &s.current {
+                Some((_, exp)) if *exp > now.saturating_add(OVERLAP) => {}
+                Some((_, exp)) if *exp > now => {
+                    // Rotation: the old one keeps its own (under 5 minutes) remaining life.
+                    s.previous = s.current.take();
+                    s.current = Some((new_token(), now.saturating_add(ACCESS_TTL)));
+                }
+                _ => {
+                    s.previous = None;
+                    s.current = Some((new_token(), now.saturating_add(ACCESS_TTL)));
+                }
+            }
+        }
+        let (token, exp) = s.current.clone().unwrap_or_default();
+        (token, exp.saturating_sub(now))
+    }
+
+    pub fn base_token_valid(&self, token: &str, now: u64) -> bool {
+        let s = &self.stable;
+        self.base_tokens
+            .iter()
+            .chain(s.current.iter())
+            .chain(s.previous.iter())
+            .any(|(t, exp)| t == token && now < *exp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_is_single_use_and_expires() {
+        let mut p = Platform::default();
+        let c = p.issue_code("wx1", 0, Scope::Base, 0);
+        assert!(p.exchange_code("wx1", &c, 10).is_ok());
+        assert_eq!(p.exchange_code("wx1", &c, 11).unwrap_err(), 40163);
+        let c2 = p.issue_code("wx1", 0, Scope::Base, 100);
+        assert_eq!(p.exchange_code("wx2", &c2, 100).unwrap_err(), 40029);
+        assert_eq!(p.exchange_code("wx1", &c2, 400).unwrap_err(), 40029);
+    }
+
+    #[test]
+    fn stable_token_rotates_in_last_five_minutes() {
+        let mut p = Platform::default();
+        let (a, e) = p.stable_token(false, 0);
+        assert_eq!(e, 7200);
+        assert_eq!(p.stable_token(false, 6000).0, a);
+        let (b, e) = p.stable_token(false, 6900);
+        assert_ne!(a, b);
+        assert_eq!(e, 7200);
+        assert!(p.base_token_valid(&a, 6950));
+        assert!(!p.base_token_valid(&a, 7200));
+    }
+
+    #[test]
+    fn base_token_overlap_is_five_minutes() {
+        let mut p = Platform::default();
+        let (a, _) = p.issue_base_token(0);
+        let (b, _) = p.issue_base_token(100);
+        assert!(p.base_token_valid(&a, 399));
+        assert!(!p.base_token_valid(&a, 400));
+        assert!(p.base_token_valid(&b, 7299));
+    }
+}
