@@ -30,10 +30,7 @@ pub enum Error {
     },
     /// Could not connect or the connection broke.
     #[error("could not reach WeChat {path}: {message}")]
-    Transport {
-        path: &'static str,
-        message: String,
-    },
+    Transport { path: &'static str, message: String },
     /// An answer that is not a WeChat JSON body (HTML error page, wrong status, garbage).
     #[error("WeChat {path} sent an unusable answer (HTTP {status}): {detail}")]
     BadResponse {
@@ -130,11 +127,18 @@ impl Client {
     }
 
     /// `sns/auth`: whether a user access_token is still valid for this openid (§A.6).
-    pub async fn check_user_token(&self, token: &AccessToken, openid: &OpenId) -> Result<(), Error> {
+    pub async fn check_user_token(
+        &self,
+        token: &AccessToken,
+        openid: &OpenId,
+    ) -> Result<(), Error> {
         let _: serde_json::Value = self
             .get(
                 "/sns/auth",
-                &[("access_token", token.secret()), ("openid", openid.as_str())],
+                &[
+                    ("access_token", token.secret()),
+                    ("openid", openid.as_str()),
+                ],
             )
             .await?;
         Ok(())
@@ -182,7 +186,12 @@ impl Client {
             }
             body.extend_from_slice(&chunk);
         }
-        tracing::debug!(path, status, elapsed_ms = started.elapsed().as_millis() as u64, "wechat call");
+        tracing::debug!(
+            path,
+            status,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "wechat call"
+        );
         parse_body(path, status, &body)
     }
 }
@@ -190,7 +199,11 @@ impl Client {
 /// WeChat signals errors with HTTP 200 and `{"errcode":N,"errmsg":"…"}`; success bodies of the
 /// sns endpoints carry no errcode, while `sns/auth` says `errcode: 0`. Content-Type varies, so
 /// the body is parsed as JSON whatever it claims to be (§G).
-fn parse_body<T: DeserializeOwned>(path: &'static str, status: u16, body: &[u8]) -> Result<T, Error> {
+fn parse_body<T: DeserializeOwned>(
+    path: &'static str,
+    status: u16,
+    body: &[u8],
+) -> Result<T, Error> {
     let snippet = || {
         let text = String::from_utf8_lossy(&body[..body.len().min(120)]).into_owned();
         text.replace(['\n', '\r'], " ")

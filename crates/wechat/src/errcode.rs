@@ -62,7 +62,10 @@ impl ErrCode {
 
     /// A refresh_token that can no longer be used: the user must authorize again.
     pub fn is_refresh_token_dead(self) -> bool {
-        matches!(self, Self::INVALID_REFRESH_TOKEN | Self::REFRESH_TOKEN_EXPIRED)
+        matches!(
+            self,
+            Self::INVALID_REFRESH_TOKEN | Self::REFRESH_TOKEN_EXPIRED
+        )
     }
 
     /// What the code means, in words an operator understands (not WeChat's errmsg).
@@ -92,7 +95,9 @@ impl ErrCode {
             42003 => "OAuth code expired",
             45009 => "the account's daily API quota is used up",
             45011 => "the per-minute API quota is used up; slow down",
-            48001 => "API unauthorized (a snsapi_base token, a snapshot-page user, or an unverified account)",
+            48001 => {
+                "API unauthorized (a snsapi_base token, a snapshot-page user, or an unverified account)"
+            }
             50001 => "the user has not authorized this API",
             _ => "unknown WeChat error",
         }

@@ -210,6 +210,10 @@ mod tests {
         assert!(!format!("{s:?}").contains("84e8"));
         let t = AccessToken::new("TOKENVALUE");
         assert!(!format!("{t:?}").contains("TOKENVALUE"));
-        assert!(!format!("{:?}", State::generate()).chars().any(|c| c.is_ascii_digit()));
+        assert!(
+            !format!("{:?}", State::generate())
+                .chars()
+                .any(|c| c.is_ascii_digit())
+        );
     }
 }

@@ -80,7 +80,10 @@ fn config_help() -> String {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("wxgate: cannot start the async runtime: {e}");
@@ -108,13 +111,16 @@ fn init_logging() {
 async fn run(command: Command) -> Result<(), String> {
     match command {
         Command::Serve { config, check } => {
-            let sources = Sources::load(config.as_deref(), std::env::vars()).map_err(|e| e.to_string())?;
+            let sources =
+                Sources::load(config.as_deref(), std::env::vars()).map_err(|e| e.to_string())?;
             let config = sources.validate().map_err(|e| e.to_string())?;
             if check {
                 println!("configuration OK: {config:#?}");
                 return Ok(());
             }
-            let app = Application::build(config).await.map_err(|e| e.to_string())?;
+            let app = Application::build(config)
+                .await
+                .map_err(|e| e.to_string())?;
             println!("wxgate: serving {}/index/", app.public_url());
             app.run_until_stopped().await.map_err(|e| e.to_string())
         }
@@ -159,7 +165,8 @@ async fn demo(config: Option<PathBuf>, sim_listen: SocketAddr) -> Result<(), Str
         }
     });
 
-    let mut sources = Sources::load(config.as_deref(), std::env::vars()).map_err(|e| e.to_string())?;
+    let mut sources =
+        Sources::load(config.as_deref(), std::env::vars()).map_err(|e| e.to_string())?;
     sources.set("appid", DEMO_APPID);
     sources.set("secret", DEMO_SECRET);
     sources.set("api_base", &sim_url);

@@ -14,16 +14,43 @@ use wechat::{AppId, AppSecret};
 /// key in upper case. README's table is written from this list.
 pub const KEYS: &[(&str, &str)] = &[
     ("listen", "address to listen on (default 127.0.0.1:8000)"),
-    ("public_url", "origin WeChat redirects back to (default http://<listen>)"),
+    (
+        "public_url",
+        "origin WeChat redirects back to (default http://<listen>)",
+    ),
     ("appid", "the account's AppID (required for serve)"),
-    ("secret", "the account's AppSecret (required for serve; never logged)"),
-    ("api_base", "WeChat API origin (default https://api.weixin.qq.com)"),
-    ("oauth_base", "WeChat OAuth page origin (default https://open.weixin.qq.com)"),
-    ("database_url", "SQLite database URL (default sqlite://wxgate.db)"),
-    ("session_store", "where sessions live: database (default) or memory"),
-    ("template_dir", "folder whose templates override the embedded ones"),
-    ("upstream_timeout_ms", "timeout for each call to WeChat in ms (default 5000)"),
-    ("state_ttl_secs", "how long a started login may take, in seconds (default 600)"),
+    (
+        "secret",
+        "the account's AppSecret (required for serve; never logged)",
+    ),
+    (
+        "api_base",
+        "WeChat API origin (default https://api.weixin.qq.com)",
+    ),
+    (
+        "oauth_base",
+        "WeChat OAuth page origin (default https://open.weixin.qq.com)",
+    ),
+    (
+        "database_url",
+        "SQLite database URL (default sqlite://wxgate.db)",
+    ),
+    (
+        "session_store",
+        "where sessions live: database (default) or memory",
+    ),
+    (
+        "template_dir",
+        "folder whose templates override the embedded ones",
+    ),
+    (
+        "upstream_timeout_ms",
+        "timeout for each call to WeChat in ms (default 5000)",
+    ),
+    (
+        "state_ttl_secs",
+        "how long a started login may take, in seconds (default 600)",
+    ),
 ];
 
 /// One line naming the key, for the operator.
@@ -122,7 +149,9 @@ impl Sources {
 
     /// Sets a value unless the file or environment already did (used by `wxgate demo`).
     pub fn default_value(&mut self, key: &str, value: impl Into<String>) {
-        self.values.entry(key.to_owned()).or_insert_with(|| value.into());
+        self.values
+            .entry(key.to_owned())
+            .or_insert_with(|| value.into());
     }
 
     /// Sets a value whatever the file or environment said.
@@ -197,7 +226,8 @@ impl Sources {
         )?;
         let oauth_base = origin(
             "oauth_base",
-            self.get("oauth_base").unwrap_or("https://open.weixin.qq.com"),
+            self.get("oauth_base")
+                .unwrap_or("https://open.weixin.qq.com"),
         )?;
         let database_url = self
             .get("database_url")
@@ -237,7 +267,9 @@ impl Sources {
             .ok_or_else(|| {
                 error(
                     "upstream_timeout_ms",
-                    format!("{timeout_text:?} is not a number of milliseconds between 1 and 120000"),
+                    format!(
+                        "{timeout_text:?} is not a number of milliseconds between 1 and 120000"
+                    ),
                 )
             })?;
         let state_ttl = self.seconds("state_ttl_secs", 600, 1..=86_400)?;
@@ -260,10 +292,13 @@ impl Sources {
 /// Checks that `value` is an http(s) origin (no path, query or fragment) and normalises it
 /// without a trailing slash.
 fn origin(key: &str, value: &str) -> Result<String, ConfigError> {
-    let url = url::Url::parse(value)
-        .map_err(|e| error(key, format!("{value:?} is not a URL ({e})")))?;
+    let url =
+        url::Url::parse(value).map_err(|e| error(key, format!("{value:?} is not a URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(error(key, format!("{value:?} must start with http:// or https://")));
+        return Err(error(
+            key,
+            format!("{value:?} must start with http:// or https://"),
+        ));
     }
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
         return Err(error(
@@ -321,7 +356,10 @@ mod tests {
 
     #[test]
     fn missing_and_invalid_values_name_the_key() {
-        let e = Sources::load(None, env(&[])).unwrap().validate().unwrap_err();
+        let e = Sources::load(None, env(&[]))
+            .unwrap()
+            .validate()
+            .unwrap_err();
         assert_eq!(e.key, "WXGATE_APPID (appid)");
         let mut bad = env(OK);
         bad.push(("WXGATE_LISTEN".into(), "localhost".into()));

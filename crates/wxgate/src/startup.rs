@@ -37,12 +37,13 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: config.listen,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
         let local = listener.local_addr().map_err(|source| StartError::Bind {
             addr: config.listen,
             source,
@@ -51,7 +52,8 @@ impl Application {
             .public_url
             .clone()
             .unwrap_or_else(|| derive_public_url(local));
-        let templates = Templates::new(config.template_dir.clone()).map_err(StartError::Templates)?;
+        let templates =
+            Templates::new(config.template_dir.clone()).map_err(StartError::Templates)?;
         let db = crate::db::connect(&config.database_url).await?;
         let store = sessions::Store::new(config.session_store, &db).await?;
         let client = wechat::Client::new(wechat::ClientConfig {
@@ -116,7 +118,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

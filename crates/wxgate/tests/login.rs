@@ -8,7 +8,10 @@ use reqwest::StatusCode;
 
 fn query_keys(url: &str) -> Vec<String> {
     let query = url.split_once('?').unwrap().1.split('#').next().unwrap();
-    query.split('&').map(|kv| kv.split('=').next().unwrap().to_owned()).collect()
+    query
+        .split('&')
+        .map(|kv| kv.split('=').next().unwrap().to_owned())
+        .collect()
 }
 
 fn query_value(url: &str, key: &str) -> String {
@@ -42,10 +45,22 @@ async fn auth_sends_the_browser_to_wechat_with_parameters_in_wechats_order() {
     let p = b.get(&format!("{}/auth/", app.url)).await;
     assert_eq!(p.status, StatusCode::FOUND);
     let url = p.location();
-    assert!(url.starts_with(&format!("{}/connect/oauth2/authorize?appid={APPID}&", sim.url)), "{url}");
+    assert!(
+        url.starts_with(&format!(
+            "{}/connect/oauth2/authorize?appid={APPID}&",
+            sim.url
+        )),
+        "{url}"
+    );
     assert!(url.ends_with("#wechat_redirect"), "{url}");
-    assert_eq!(query_keys(url), ["appid", "redirect_uri", "response_type", "scope", "state"]);
-    assert_eq!(query_value(url, "redirect_uri"), format!("{}/empower/", app.url));
+    assert_eq!(
+        query_keys(url),
+        ["appid", "redirect_uri", "response_type", "scope", "state"]
+    );
+    assert_eq!(
+        query_value(url, "redirect_uri"),
+        format!("{}/empower/", app.url)
+    );
     assert_eq!(query_value(url, "response_type"), "code");
     assert_eq!(query_value(url, "scope"), "snsapi_userinfo");
     let state = query_value(url, "state");
@@ -57,7 +72,9 @@ async fn auth_sends_the_browser_to_wechat_with_parameters_in_wechats_order() {
     assert_eq!(query_value(again.location(), "scope"), "snsapi_base");
     assert_ne!(query_value(again.location(), "state"), state);
 
-    let bad = b.get(&format!("{}/auth/?scope=snsapi_login", app.url)).await;
+    let bad = b
+        .get(&format!("{}/auth/?scope=snsapi_login", app.url))
+        .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(bad.body.contains("snsapi_base"));
 }
@@ -71,12 +88,19 @@ async fn a_userinfo_login_greets_by_nickname_with_avatar_and_stores_the_user() {
     let pre_login_cookie = before.set_cookie.join(";");
     let authorize = before.location().split('#').next().unwrap().to_owned();
     let callback = b.consent(&authorize, PANDA, "allow").await;
-    assert!(callback.starts_with(&format!("{}/empower/?code=", app.url)), "{callback}");
+    assert!(
+        callback.starts_with(&format!("{}/empower/?code=", app.url)),
+        "{callback}"
+    );
     let done = b.get(&callback).await;
     assert_eq!(done.status, StatusCode::FOUND, "{}", done.body);
     assert_eq!(done.location(), "/index/");
     // The session id changes at login (no session fixation).
-    let new_cookie = done.set_cookie.iter().find(|c| c.starts_with("wxgate_session=")).unwrap();
+    let new_cookie = done
+        .set_cookie
+        .iter()
+        .find(|c| c.starts_with("wxgate_session="))
+        .unwrap();
     assert!(!pre_login_cookie.contains(new_cookie.split(';').next().unwrap()));
 
     assert_eq!(b.greeting(&app).await, "欢迎:🐼熊猫🎋");
@@ -85,12 +109,18 @@ async fn a_userinfo_login_greets_by_nickname_with_avatar_and_stores_the_user() {
     assert!(index.body.contains("id=\"logout\""));
 
     let users = wxsim::default_users();
-    let stored = wxgate::db::find_user(&app.state.db, &users[PANDA].openid).await.unwrap().unwrap();
+    let stored = wxgate::db::find_user(&app.state.db, &users[PANDA].openid)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.nickname.as_deref(), Some("🐼熊猫🎋"));
     assert_eq!(stored.scope, "snsapi_userinfo");
     assert!(stored.headimgurl.unwrap().starts_with("http"));
     assert!(stored.first_seen > 0 && stored.last_login >= stored.first_seen);
-    let tokens = wxgate::db::find_tokens(&app.state.db, &users[PANDA].openid).await.unwrap().unwrap();
+    let tokens = wxgate::db::find_tokens(&app.state.db, &users[PANDA].openid)
+        .await
+        .unwrap()
+        .unwrap();
     // The token stays on the server: not in the cookie, not in the page.
     for text in done.set_cookie.iter().chain([&index.body]) {
         assert!(!text.contains(tokens.access_token.secret()));
@@ -123,10 +153,18 @@ async fn a_base_login_is_silent_and_asks_for_no_profile() {
     assert_eq!(done.status, StatusCode::FOUND, "{}", done.body);
     assert_eq!(sim.sim.calls("/sns/userinfo"), 0);
     let openid = &wxsim::default_users()[ZHANG_SAN].openid;
-    let stored = wxgate::db::find_user(&app.state.db, openid).await.unwrap().unwrap();
+    let stored = wxgate::db::find_user(&app.state.db, openid)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.scope, "snsapi_base");
     assert_eq!(stored.nickname, None);
-    assert!(b.get(&format!("{}/index/", app.url)).await.body.contains("id=\"logout\""));
+    assert!(
+        b.get(&format!("{}/index/", app.url))
+            .await
+            .body
+            .contains("id=\"logout\"")
+    );
 }
 
 #[tokio::test]
@@ -143,7 +181,9 @@ async fn refusing_shows_the_seeds_page_and_logs_nobody_in() {
     assert!(p.body.contains("id=\"retry\""));
     assert_eq!(b.greeting(&app).await, "欢迎:游客");
     // The refused state is spent.
-    let again = b.get(&callback.replace("?state=", "?code=whatever&state=")).await;
+    let again = b
+        .get(&callback.replace("?state=", "?code=whatever&state="))
+        .await;
     assert_eq!(again.status, StatusCode::BAD_REQUEST);
 }
 
@@ -159,7 +199,10 @@ async fn missing_forged_and_foreign_states_are_refused_and_log_nobody_in() {
 
     for url in [
         format!("{}/empower/?code={code}", app.url),
-        format!("{}/empower/?code={code}&state=forged0state0value0000000000000", app.url),
+        format!(
+            "{}/empower/?code={code}&state=forged0state0value0000000000000",
+            app.url
+        ),
         format!("{}/empower/?code={code}&state=%3Cscript%3E", app.url),
         callback.clone(), // the victim's own state, but in another browser
     ] {
@@ -238,7 +281,11 @@ async fn next_is_honoured_for_local_paths_only() {
     let callback = b.consent(&authorize, ZHANG_SAN, "allow").await;
     let p = b.get(&callback).await;
     assert_eq!(p.location(), "/index/?from=menu");
-    for evil in ["%2F%2Fevil.example", "https%3A%2F%2Fevil.example", "%2F%5Cevil.example"] {
+    for evil in [
+        "%2F%2Fevil.example",
+        "https%3A%2F%2Fevil.example",
+        "%2F%5Cevil.example",
+    ] {
         let p = b.get(&format!("{}/auth/?next={evil}", app.url)).await;
         assert_eq!(p.status, StatusCode::BAD_REQUEST, "{evil}");
     }
@@ -254,7 +301,12 @@ async fn a_snapshot_page_user_is_asked_to_use_the_full_service_and_not_stored() 
     assert!(p.body.contains("使用完整服务"));
     assert_eq!(b.greeting(&app).await, "欢迎:游客");
     let openid = &wxsim::default_users()[SNAPSHOT].openid;
-    assert!(wxgate::db::find_user(&app.state.db, openid).await.unwrap().is_none());
+    assert!(
+        wxgate::db::find_user(&app.state.db, openid)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(sim.sim.calls("/sns/userinfo"), 0);
 }
 

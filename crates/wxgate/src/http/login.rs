@@ -22,10 +22,10 @@ use tokio::sync::OnceCell;
 use tower_sessions::Session;
 use wechat::{Code, OpenId, Scope};
 
-use crate::{db, sessions};
 use crate::http::page::{AppError, Link, Message, found};
 use crate::state::AppState;
 use crate::user_tokens;
+use crate::{db, sessions};
 
 /// Logins a browser may have open at once (tabs); older ones are forgotten.
 const MAX_PENDING: usize = 5;
@@ -96,7 +96,11 @@ struct AuthQuery {
     next: Option<String>,
 }
 
-async fn auth(State(app): State<AppState>, session: Session, Query(q): Query<AuthQuery>) -> Response {
+async fn auth(
+    State(app): State<AppState>,
+    session: Session,
+    Query(q): Query<AuthQuery>,
+) -> Response {
     let result: Result<Response, AppError> = async {
         let scope = match q.scope.as_deref() {
             None | Some("") => Scope::UserInfo,
@@ -242,10 +246,12 @@ async fn complete(
         return Err(stale_state().into());
     }
     if code.len() > 512 || !code.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(Message::new(StatusCode::BAD_REQUEST, "获取 access_token 失败")
-            .line("授权码格式不正确,请重新登录。")
-            .link(Link::retry())
-            .into());
+        return Err(
+            Message::new(StatusCode::BAD_REQUEST, "获取 access_token 失败")
+                .line("授权码格式不正确,请重新登录。")
+                .link(Link::retry())
+                .into(),
+        );
     }
 
     match app.logins.run(app, &login, Code::new(code), browser).await {
@@ -338,7 +344,7 @@ impl LoginsInFlight {
         .clone()
     }
 
-/// Whether this browser (by its pre-login session cookie) already logged in with this state
+    /// Whether this browser (by its pre-login session cookie) already logged in with this state
     /// and code — the second of two racing callbacks, arriving after the first rotated the
     /// session. A different browser presenting the same URL gets `false`.
     fn completed_by(&self, state: &str, code: &str, browser: Option<&str>) -> bool {
@@ -366,7 +372,11 @@ async fn exchange(app: &AppState, code: Code, scope: Scope) -> Outcome {
         return Outcome::Snapshot;
     }
     let profile = if scope == Scope::UserInfo && token.has_userinfo_scope() {
-        match app.client.userinfo(&token.access_token, &token.openid).await {
+        match app
+            .client
+            .userinfo(&token.access_token, &token.openid)
+            .await
+        {
             Ok(p) => Some(p),
             Err(e) => return Outcome::Failed(Box::new(wechat_failure("获取用户信息失败", &e))),
         }
@@ -404,13 +414,11 @@ fn wechat_failure(title: &'static str, error: &wechat::Error) -> Message {
         }
         E::Timeout { .. } => {
             tracing::warn!(%error, "WeChat timed out");
-            Message::new(StatusCode::GATEWAY_TIMEOUT, title)
-                .line("微信服务器响应超时,请稍后重试。")
+            Message::new(StatusCode::GATEWAY_TIMEOUT, title).line("微信服务器响应超时,请稍后重试。")
         }
         E::Transport { .. } | E::BadResponse { .. } => {
             tracing::warn!(%error, "WeChat unreachable or answered nonsense");
-            Message::new(StatusCode::BAD_GATEWAY, title)
-                .line("暂时无法连接微信服务器,请稍后重试。")
+            Message::new(StatusCode::BAD_GATEWAY, title).line("暂时无法连接微信服务器,请稍后重试。")
         }
     };
     let message = message.link(Link::retry());
@@ -434,7 +442,13 @@ mod tests {
     #[test]
     fn next_accepts_only_same_origin_paths() {
         assert_eq!(safe_next("/index/?a=1").as_deref(), Some("/index/?a=1"));
-        for bad in ["//evil.example", "/\\evil.example", "https://evil.example", "index", "/a\nb"] {
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "index",
+            "/a\nb",
+        ] {
             assert!(safe_next(bad).is_none(), "{bad}");
         }
     }

@@ -61,7 +61,11 @@ pub async fn spawn_app(sim_url: &str, extra: &[(&str, &str)]) -> TestApp {
     spawn_app_on(sim_url, &temp_db(), extra).await
 }
 
-pub async fn spawn_app_on(sim_url: &str, db_path: &std::path::Path, extra: &[(&str, &str)]) -> TestApp {
+pub async fn spawn_app_on(
+    sim_url: &str,
+    db_path: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> TestApp {
     let mut sources = Sources::default();
     sources.set("listen", "127.0.0.1:0");
     sources.set("appid", APPID);
@@ -75,7 +79,8 @@ pub async fn spawn_app_on(sim_url: &str, db_path: &std::path::Path, extra: &[(&s
     }
     let config = sources.validate().expect("valid test config");
     let app = Application::build(config).await.expect("app builds");
-    let url = app.public_url().to_owned();
+    // Where the test reaches the server (the public URL may be a name that does not resolve).
+    let url = format!("http://{}", app.local_addr());
     let state = app.state.clone();
     let server = tokio::spawn(async move {
         app.run_until_stopped().await.unwrap();
@@ -144,7 +149,12 @@ impl Browser {
             .query_pairs()
             .into_owned()
             .collect();
-        let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+        let get = |k: &str| {
+            q.iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
         let consent_page = self.get(authorize_url).await;
         if consent_page.status == StatusCode::FOUND {
             // snsapi_base (or auto-consent): WeChat redirects without a page.
@@ -153,7 +163,11 @@ impl Browser {
         assert!(consent_page.body.contains("允许"), "{}", consent_page.body);
         let action_url = {
             let u = url::Url::parse(authorize_url).unwrap();
-            format!("{}://{}/connect/oauth2/authorize", u.scheme(), u.host_str().unwrap().to_owned() + ":" + &u.port().unwrap().to_string())
+            format!(
+                "{}://{}/connect/oauth2/authorize",
+                u.scheme(),
+                u.host_str().unwrap().to_owned() + ":" + &u.port().unwrap().to_string()
+            )
         };
         let user = user.to_string();
         let p = self
