@@ -93,6 +93,28 @@ pub async fn spawn_app_on(
     }
 }
 
+/// Something serving wxgate at `url`: an in-process [`TestApp`] or a `wxgate demo` process.
+pub trait HasUrl {
+    fn url(&self) -> &str;
+}
+
+impl HasUrl for TestApp {
+    fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+/// A wxgate running as another process.
+pub struct TestAppRef {
+    pub url: String,
+}
+
+impl HasUrl for TestAppRef {
+    fn url(&self) -> &str {
+        &self.url
+    }
+}
+
 /// One answer, with what a test looks at.
 #[derive(Debug)]
 pub struct Page {
@@ -134,8 +156,8 @@ impl Browser {
     }
 
     /// `/auth/` → the simulator's authorize URL (as the browser would request it).
-    pub async fn start_login(&self, app: &TestApp, query: &str) -> String {
-        let p = self.get(&format!("{}/auth/{query}", app.url)).await;
+    pub async fn start_login(&self, app: &impl HasUrl, query: &str) -> String {
+        let p = self.get(&format!("{}/auth/{query}", app.url())).await;
         assert_eq!(p.status, StatusCode::FOUND, "{}", p.body);
         let url = p.location().to_owned();
         url.split('#').next().unwrap().to_owned()
@@ -188,14 +210,14 @@ impl Browser {
     }
 
     /// The whole login as `user`; returns where `/empower/` sent the browser.
-    pub async fn login(&self, app: &TestApp, user: usize) -> Page {
+    pub async fn login(&self, app: &impl HasUrl, user: usize) -> Page {
         let authorize = self.start_login(app, "").await;
         let callback = self.consent(&authorize, user, "allow").await;
         self.get(&callback).await
     }
 
-    pub async fn greeting(&self, app: &TestApp) -> String {
-        let p = self.get(&format!("{}/index/", app.url)).await;
+    pub async fn greeting(&self, app: &impl HasUrl) -> String {
+        let p = self.get(&format!("{}/index/", app.url())).await;
         assert_eq!(p.status, StatusCode::OK);
         let start = p.body.find("id=\"greeting\">").expect("a greeting") + "id=\"greeting\">".len();
         let end = start + p.body[start..].find("</h1>").unwrap();

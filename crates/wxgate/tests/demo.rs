@@ -1,0 +1,92 @@
+//! `wxgate demo` as a user runs it: the binary prints the home URL, the whole login works
+//! through its own simulator, and even at debug level nothing secret reaches the logs.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use common::{Browser, PANDA};
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn the_demo_logs_in_end_to_end_and_never_logs_a_secret() {
+    let dir = std::env::temp_dir().join(format!(
+        "wxgate-demo-{}",
+        wechat::State::generate().as_str()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("demo.db");
+    let log = dir.join("stderr.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wxgate"))
+        .arg("demo")
+        .env("WXGATE_LISTEN", "127.0.0.1:0")
+        .env("WXGATE_DATABASE_URL", format!("sqlite://{}", db.display()))
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut printed = String::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            printed.push_str(&line);
+            printed.push('\n');
+            if let Some(i) = line.find("http://127.0.0.1:")
+                && line.contains("/index/")
+            {
+                let url = line[i..].split_whitespace().next().unwrap().to_owned();
+                let _ = tx.send((url, printed.clone()));
+            }
+        }
+    });
+    let (home, printed) = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the demo prints its home URL");
+    let base = home.trim_end_matches("/index/").to_owned();
+    let app = common_app(&base);
+
+    let b = Browser::new();
+    let p = b.login(&app, PANDA).await;
+    assert_eq!(p.status, StatusCode::FOUND, "{}", p.body);
+    assert_eq!(b.greeting(&app).await, "欢迎:🐼熊猫🎋");
+    let index = b.get(&home).await;
+    assert!(index.body.contains("id=\"avatar\""));
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let pool = wxgate::db::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let openid = &wxsim::default_users()[PANDA].openid;
+    let tokens = wxgate::db::find_tokens(&pool, openid)
+        .await
+        .unwrap()
+        .unwrap();
+    let logs = std::fs::read_to_string(&log).unwrap() + &printed;
+    assert!(
+        logs.contains("user logged in"),
+        "the login is logged:\n{logs}"
+    );
+    for secret in [
+        tokens.access_token.secret(),
+        tokens.refresh_token.secret(),
+        wxgate::cli::DEMO_SECRET,
+    ] {
+        assert!(!logs.contains(secret), "a secret reached the logs:\n{logs}");
+    }
+    assert!(
+        !logs.contains("code="),
+        "an OAuth code reached the logs:\n{logs}"
+    );
+}
+
+/// A handle that lets the shared Browser helpers talk to the demo process.
+fn common_app(base: &str) -> common::TestAppRef {
+    common::TestAppRef {
+        url: base.to_owned(),
+    }
+}
