@@ -311,6 +311,34 @@ async fn a_snapshot_page_user_is_asked_to_use_the_full_service_and_not_stored() 
 }
 
 #[tokio::test]
+async fn reloading_the_snapshot_page_shows_it_again() {
+    let sim = spawn_sim().await;
+    let app = spawn_app(&sim.url, &[]).await;
+    let b = Browser::new();
+    let authorize = b.start_login(&app, "").await;
+    let callback = b.consent(&authorize, SNAPSHOT, "allow").await;
+    assert!(b.get(&callback).await.body.contains("使用完整服务"));
+    let again = b.get(&callback).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert!(again.body.contains("使用完整服务"));
+    assert_eq!(sim.sim.calls("/sns/oauth2/access_token"), 1);
+    // Not for another browser.
+    assert_eq!(
+        Browser::new().get(&callback).await.status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn unknown_pages_get_a_readable_404() {
+    let sim = spawn_sim().await;
+    let app = spawn_app(&sim.url, &[]).await;
+    let p = Browser::new().get(&format!("{}/nope", app.url)).await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    assert!(p.body.contains("页面不存在"));
+}
+
+#[tokio::test]
 async fn logout_ends_the_session() {
     let sim = spawn_sim().await;
     let app = spawn_app(&sim.url, &[]).await;
@@ -324,5 +352,6 @@ async fn logout_ends_the_session() {
     b.login(&app, ZHANG_SAN).await;
     let p = b.get(&format!("{}/logout/", app.url)).await;
     assert_eq!(p.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(p.body.contains("不支持的请求方式"));
     assert_eq!(b.greeting(&app).await, "欢迎:张三");
 }

@@ -76,7 +76,7 @@ async fn index(State(app): State<AppState>, session: Session) -> Response {
                 _ => {
                     // The refresh_token lapsed (or the user was removed): log in again.
                     session.remove::<String>(SESSION_OPENID).await?;
-                    notice = Some("登录已过期,请重新登录。");
+                    notice = Some("登录已过期，请重新登录。");
                 }
             }
         }
@@ -114,7 +114,7 @@ async fn auth(
             None | Some("") => "/index/".to_owned(),
             Some(n) => safe_next(n).ok_or_else(|| {
                 Message::new(StatusCode::BAD_REQUEST, "登录参数有误")
-                    .line("next 只能是本站的相对路径,例如 /index/。")
+                    .line("next 只能是本站的相对路径，例如 /index/。")
                     .link(Link::retry())
             })?,
         };
@@ -175,7 +175,7 @@ async fn empower(
 
 fn stale_state() -> Message {
     Message::new(StatusCode::BAD_REQUEST, "登录链接已失效")
-        .line("这个登录链接已过期、已使用过,或不是在这个浏览器中发起的。")
+        .line("这个登录链接已过期、已使用过，或不是在这个浏览器中发起的。")
         .line("请重新登录。")
         .link(Link::retry())
 }
@@ -233,12 +233,16 @@ async fn complete(
             .as_ref()
             .is_some_and(|s| completed.iter().any(|c| c == s.as_str()));
         let logged_in = session.get::<String>(SESSION_OPENID).await?.is_some();
-        let raced = presented.as_ref().is_some_and(|s| {
-            app.logins
-                .completed_by(s.as_str(), &code, browser.as_deref())
-        });
-        if (already && logged_in) || raced {
+        if already && logged_in {
             return Ok(found("/index/"));
+        }
+        let replayed = presented
+            .as_ref()
+            .and_then(|s| app.logins.replayed(s.as_str(), &code, browser.as_deref()));
+        match replayed {
+            Some(Outcome::LoggedIn(_)) => return Ok(found("/index/")),
+            Some(Outcome::Snapshot) => return Ok(snapshot_page().render(&app.templates)),
+            _ => {}
         }
         return Err(stale_state().into());
     };
@@ -248,7 +252,7 @@ async fn complete(
     if code.len() > 512 || !code.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(
             Message::new(StatusCode::BAD_REQUEST, "获取 access_token 失败")
-                .line("授权码格式不正确,请重新登录。")
+                .line("授权码格式不正确，请重新登录。")
                 .link(Link::retry())
                 .into(),
         );
@@ -275,8 +279,8 @@ async fn complete(
 
 fn snapshot_page() -> Message {
     Message::new(StatusCode::OK, "请点击「使用完整服务」")
-        .line("你正在微信的快照页中浏览,这里无法获取你的昵称和头像。")
-        .line("请点击屏幕下方的「使用完整服务」,再完成登录。")
+        .line("你正在微信的快照页中浏览，这里无法获取你的昵称和头像。")
+        .line("请点击屏幕下方的「使用完整服务」，再完成登录。")
         .link(Link::retry())
 }
 
@@ -344,20 +348,22 @@ impl LoginsInFlight {
         .clone()
     }
 
-    /// Whether this browser (by its pre-login session cookie) already logged in with this state
-    /// and code — the second of two racing callbacks, arriving after the first rotated the
-    /// session. A different browser presenting the same URL gets `false`.
-    fn completed_by(&self, state: &str, code: &str, browser: Option<&str>) -> bool {
+    /// What this browser (by its pre-login session cookie) already got from this state and
+    /// code — for the second of two racing callbacks, arriving after the first rotated the
+    /// session, or a reload of the snapshot page. A different browser presenting the same URL
+    /// gets `None`.
+    fn replayed(&self, state: &str, code: &str, browser: Option<&str>) -> Option<Outcome> {
         use subtle::ConstantTimeEq;
-        let Some(browser) = browser else { return false };
+        let browser = browser?;
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&format!("{state}:{code}")).is_some_and(|f| {
-            f.started.elapsed() < CODE_MEMORY
-                && matches!(f.outcome.get(), Some(Outcome::LoggedIn(_)))
-                && f.browser
-                    .as_deref()
-                    .is_some_and(|b| bool::from(b.as_bytes().ct_eq(browser.as_bytes())))
-        })
+        let flight = map.get(&format!("{state}:{code}"))?;
+        let same_browser = flight
+            .browser
+            .as_deref()
+            .is_some_and(|b| bool::from(b.as_bytes().ct_eq(browser.as_bytes())));
+        (same_browser && flight.started.elapsed() < CODE_MEMORY)
+            .then(|| flight.outcome.get().cloned())
+            .flatten()
     }
 }
 
@@ -387,7 +393,7 @@ async fn exchange(app: &AppState, code: Code, scope: Scope) -> Outcome {
         tracing::error!(error = %e, "could not store the login");
         return Outcome::Failed(Box::new(
             Message::new(StatusCode::SERVICE_UNAVAILABLE, "服务暂时不可用")
-                .line("登录信息暂时无法保存,请稍后重试。")
+                .line("登录信息暂时无法保存，请稍后重试。")
                 .link(Link::retry()),
         ));
     }
@@ -402,23 +408,25 @@ fn wechat_failure(title: &'static str, error: &wechat::Error) -> Message {
     use wechat::Error as E;
     let message = match error {
         E::Api { code, .. } if code.is_bad_code() => Message::new(StatusCode::BAD_REQUEST, title)
-            .line("授权码无效、已过期或已被使用,请重新登录。"),
+            .line("授权码无效、已过期或已被使用，请重新登录。"),
         E::Api { code, .. } if code.is_operator_error() => {
             tracing::error!(%error, meaning = code.meaning(), "WeChat rejected the account's credentials");
             Message::new(StatusCode::BAD_GATEWAY, title)
-                .line("公众号的配置有误,暂时无法登录。请联系公众号管理员。")
+                .line("公众号的配置有误，暂时无法登录。请联系公众号管理员。")
         }
         E::Api { code, .. } => {
             tracing::warn!(%error, meaning = code.meaning(), "WeChat returned an error");
-            Message::new(StatusCode::BAD_GATEWAY, title).line("微信返回了错误,请稍后重试。")
+            Message::new(StatusCode::BAD_GATEWAY, title).line("微信返回了错误，请稍后重试。")
         }
         E::Timeout { .. } => {
             tracing::warn!(%error, "WeChat timed out");
-            Message::new(StatusCode::GATEWAY_TIMEOUT, title).line("微信服务器响应超时,请稍后重试。")
+            Message::new(StatusCode::GATEWAY_TIMEOUT, title)
+                .line("微信服务器响应超时，请稍后重试。")
         }
         E::Transport { .. } | E::BadResponse { .. } => {
             tracing::warn!(%error, "WeChat unreachable or answered nonsense");
-            Message::new(StatusCode::BAD_GATEWAY, title).line("暂时无法连接微信服务器,请稍后重试。")
+            Message::new(StatusCode::BAD_GATEWAY, title)
+                .line("暂时无法连接微信服务器，请稍后重试。")
         }
     };
     let message = message.link(Link::retry());

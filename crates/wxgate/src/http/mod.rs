@@ -6,8 +6,9 @@ pub mod login;
 pub mod page;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::Request;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{Request, StatusCode};
+use axum::response::Response;
 use tower_http::trace::TraceLayer;
 
 use crate::sessions;
@@ -21,6 +22,8 @@ pub fn router(app: AppState, store: sessions::Store) -> Router {
     Router::new()
         .merge(login::router())
         .merge(health::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(sessions)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // The span names the path only: query strings carry OAuth codes and states.
@@ -28,4 +31,16 @@ pub fn router(app: AppState, store: sessions::Store) -> Router {
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
         }))
         .with_state(app)
+}
+
+async fn not_found(State(app): State<AppState>) -> Response {
+    page::Message::new(StatusCode::NOT_FOUND, "页面不存在")
+        .line("你要找的页面不存在。")
+        .render(&app.templates)
+}
+
+async fn method_not_allowed(State(app): State<AppState>) -> Response {
+    page::Message::new(StatusCode::METHOD_NOT_ALLOWED, "不支持的请求方式")
+        .line("这个地址不接受这种请求方式。")
+        .render(&app.templates)
 }

@@ -105,7 +105,7 @@ impl AppError {
             other => {
                 tracing::error!(error = %other, "request failed");
                 Message::new(StatusCode::SERVICE_UNAVAILABLE, "服务暂时不可用")
-                    .line("服务器暂时无法处理你的请求,请稍后再试。")
+                    .line("服务器暂时无法处理你的请求，请稍后再试。")
             }
         };
         message.render(templates)
