@@ -8,14 +8,28 @@
 //! - [`oauth`]: 网页授权 — the authorize URL and the typed responses of the `sns/*` endpoints.
 //! - [`client`]: the async HTTP client for `api.weixin.qq.com` (or the simulator), with timeouts.
 //!
+//! The message server (消息推送, §C), in the order a push travels:
+//! - [`signature`]: the server [`Token`], `signature` and `msg_signature` checks.
+//! - [`crypto`]: WXBizMsgCrypt (safe/compatible mode), with key rotation.
+//! - [`message`]: XXE-safe, control-character-tolerant parsing into typed [`Message`]s.
+//! - [`reply`]: passive replies that always serialize to well-formed XML.
+//!
 //! Facts come from `docs/wechat-protocol.md` (section letters are cited in doc comments).
 
 pub mod client;
+pub mod crypto;
 pub mod errcode;
+pub mod message;
 pub mod oauth;
+pub mod reply;
+pub mod signature;
 pub mod types;
 
 pub use client::{Client, ClientConfig, Error};
+pub use crypto::{CryptError, EncodingAesKey, KeyUsed, MessageCrypt, decrypt_with_rotation};
 pub use errcode::ErrCode;
+pub use message::{Envelope, Field, Fields, Incoming, Message, MessageError, encrypted_payload};
 pub use oauth::{OAuthToken, Scope, UserInfo, authorize_url};
+pub use reply::{Article, Reply, encrypted_reply_xml};
+pub use signature::Token;
 pub use types::{AccessToken, AppId, AppSecret, Code, OpenId, RefreshToken, State};

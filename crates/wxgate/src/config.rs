@@ -51,7 +51,72 @@ pub const KEYS: &[(&str, &str)] = &[
         "state_ttl_secs",
         "how long a started login may take, in seconds (default 600)",
     ),
+    (
+        "token",
+        "the Token of 服务器配置; enables the message server",
+    ),
+    (
+        "aes_key",
+        "the 43-character EncodingAESKey; enables compatible and safe mode",
+    ),
+    (
+        "aes_key_previous",
+        "the EncodingAESKey before the last rotation (tried second)",
+    ),
+    (
+        "weixin_path",
+        "path of the message server (default /weixin/)",
+    ),
+    (
+        "reply_deadline_ms",
+        "answer `success` when handling a push takes longer (default 4500)",
+    ),
+    (
+        "message_body_limit",
+        "largest push body accepted, in bytes (default 65536)",
+    ),
+    (
+        "timestamp_window_secs",
+        "pushes whose timestamp is further off are refused (default 300)",
+    ),
+    (
+        "webhook_url",
+        "POST each deduplicated message as JSON to this URL",
+    ),
+    (
+        "webhook_secret",
+        "HMAC-SHA256 key for the webhook's X-Wxgate-Signature (required with webhook_url)",
+    ),
 ];
+
+/// The message server (`/weixin/`) settings; present only when `WXGATE_TOKEN` is set.
+#[derive(Clone, Debug)]
+pub struct MessageConfig {
+    pub token: wechat::signature::Token,
+    pub aes_key: Option<wechat::crypto::EncodingAesKey>,
+    pub aes_key_previous: Option<wechat::crypto::EncodingAesKey>,
+    pub path: String,
+    pub deadline: Duration,
+    pub body_limit: usize,
+    pub timestamp_window: Duration,
+    pub webhook: Option<WebhookConfig>,
+    pub rules: Vec<crate::rules::Rule>,
+}
+
+#[derive(Clone)]
+pub struct WebhookConfig {
+    pub url: String,
+    pub secret: String,
+}
+
+impl fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("url", &self.url)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
 
 /// One line naming the key, for the operator.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -99,12 +164,16 @@ pub struct Config {
     pub upstream_timeout: Duration,
     /// The life of an OAuth `state`: from `/auth/` to `/empower/`.
     pub state_ttl: Duration,
+    /// `None` when no Token is configured: `/weixin/` is then not served.
+    pub message: Option<MessageConfig>,
 }
 
 /// Raw values by key, before validation: what the file says, with the environment over it.
 #[derive(Clone, Debug, Default)]
 pub struct Sources {
     values: BTreeMap<String, String>,
+    /// `[[rules]]` from the file (rules live only in the file: they are structured).
+    rules: Vec<toml::Value>,
 }
 
 impl Sources {
@@ -114,6 +183,7 @@ impl Sources {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
         let mut values = BTreeMap::new();
+        let mut rules = Vec::new();
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| error("", format!("cannot read {}: {e}", path.display())))?;
@@ -121,6 +191,13 @@ impl Sources {
                 .parse()
                 .map_err(|e| error("", format!("{} is not valid TOML: {e}", path.display())))?;
             for (key, value) in table {
+                if key == "rules" {
+                    match value {
+                        toml::Value::Array(items) => rules = items,
+                        _ => return Err(error("", "rules must be an array of tables: [[rules]]")),
+                    }
+                    continue;
+                }
                 if !KEYS.iter().any(|(k, _)| *k == key) {
                     return Err(error(
                         "",
@@ -144,7 +221,16 @@ impl Sources {
                 values.insert((*key).to_owned(), v.clone());
             }
         }
-        Ok(Self { values })
+        Ok(Self { values, rules })
+    }
+
+    /// Replaces the reply rules (used by `wxgate demo` to ship its own).
+    pub fn set_rules(&mut self, rules: Vec<toml::Value>) {
+        self.rules = rules;
+    }
+
+    pub fn has_rules(&self) -> bool {
+        !self.rules.is_empty()
     }
 
     /// Sets a value unless the file or environment already did (used by `wxgate demo`).
@@ -166,29 +252,46 @@ impl Sources {
             .filter(|s| !s.is_empty())
     }
 
+    fn number(
+        &self,
+        key: &str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<u64, ConfigError> {
+        let Some(text) = self.get(key) else {
+            return Ok(default);
+        };
+        text.parse::<u64>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                error(
+                    key,
+                    format!(
+                        "{text:?} is not a number between {} and {}",
+                        range.start(),
+                        range.end()
+                    ),
+                )
+            })
+    }
+
+    fn millis(
+        &self,
+        key: &str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<Duration, ConfigError> {
+        self.number(key, default, range).map(Duration::from_millis)
+    }
+
     fn seconds(
         &self,
         key: &str,
         default: u64,
         range: std::ops::RangeInclusive<u64>,
     ) -> Result<Duration, ConfigError> {
-        let Some(text) = self.get(key) else {
-            return Ok(Duration::from_secs(default));
-        };
-        text.parse::<u64>()
-            .ok()
-            .filter(|s| range.contains(s))
-            .map(Duration::from_secs)
-            .ok_or_else(|| {
-                error(
-                    key,
-                    format!(
-                        "{text:?} is not a number of seconds between {} and {}",
-                        range.start(),
-                        range.end()
-                    ),
-                )
-            })
+        self.number(key, default, range).map(Duration::from_secs)
     }
 
     fn require(&self, key: &str, what: &str) -> Result<&str, ConfigError> {
@@ -258,21 +361,9 @@ impl Sources {
                 format!("{} is not a folder", dir.display()),
             ));
         }
-        let timeout_text = self.get("upstream_timeout_ms").unwrap_or("5000");
-        let upstream_timeout = timeout_text
-            .parse::<u64>()
-            .ok()
-            .filter(|ms| (1..=120_000).contains(ms))
-            .map(Duration::from_millis)
-            .ok_or_else(|| {
-                error(
-                    "upstream_timeout_ms",
-                    format!(
-                        "{timeout_text:?} is not a number of milliseconds between 1 and 120000"
-                    ),
-                )
-            })?;
+        let upstream_timeout = self.millis("upstream_timeout_ms", 5000, 1..=120_000)?;
         let state_ttl = self.seconds("state_ttl_secs", 600, 1..=86_400)?;
+        let message = self.message()?;
         Ok(Config {
             listen,
             public_url,
@@ -285,7 +376,92 @@ impl Sources {
             template_dir,
             upstream_timeout,
             state_ttl,
+            message,
         })
+    }
+
+    fn message(&self) -> Result<Option<MessageConfig>, ConfigError> {
+        let Some(token) = self.get("token") else {
+            for key in ["aes_key", "aes_key_previous", "webhook_url"] {
+                if self.get(key).is_some() {
+                    return Err(error(
+                        "token",
+                        format!(
+                            "is not set, but {} is: the message server needs its Token",
+                            env_name(key)
+                        ),
+                    ));
+                }
+            }
+            if !self.rules.is_empty() {
+                return Err(error(
+                    "token",
+                    "is not set, but the file has [[rules]]: the message server needs its Token",
+                ));
+            }
+            return Ok(None);
+        };
+        let token = wechat::signature::Token::parse(token).map_err(|m| error("token", m))?;
+        let key = |name: &str| {
+            self.get(name)
+                .map(|k| wechat::crypto::EncodingAesKey::parse(k).map_err(|m| error(name, m)))
+                .transpose()
+        };
+        let aes_key = key("aes_key")?;
+        let aes_key_previous = key("aes_key_previous")?;
+        if aes_key_previous.is_some() && aes_key.is_none() {
+            return Err(error(
+                "aes_key",
+                "is not set, but WXGATE_AES_KEY_PREVIOUS is: set the current key too",
+            ));
+        }
+        let path = self.get("weixin_path").unwrap_or("/weixin/").to_owned();
+        if !path.starts_with('/') || path.contains(['?', '#', ' ']) || path.starts_with("/_") {
+            return Err(error(
+                "weixin_path",
+                format!("{path:?} must be a path like /weixin/"),
+            ));
+        }
+        let webhook = match (self.get("webhook_url"), self.get("webhook_secret")) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(error(
+                    "webhook_secret",
+                    "is not set: the webhook's receiver needs it to check each delivery's signature",
+                ));
+            }
+            (Some(url), Some(secret)) => {
+                let parsed = url::Url::parse(url)
+                    .map_err(|e| error("webhook_url", format!("{url:?} is not a URL ({e})")))?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    return Err(error(
+                        "webhook_url",
+                        format!("{url:?} must start with http:// or https://"),
+                    ));
+                }
+                if secret.len() < 16 {
+                    return Err(error("webhook_secret", "must be at least 16 characters"));
+                }
+                Some(WebhookConfig {
+                    url: url.to_owned(),
+                    secret: secret.to_owned(),
+                })
+            }
+        };
+        let rules = crate::rules::parse_rules(&self.rules)
+            .map_err(|(key, m)| ConfigError { key, message: m })?;
+        Ok(Some(MessageConfig {
+            token,
+            aes_key,
+            aes_key_previous,
+            path,
+            deadline: self.millis("reply_deadline_ms", 4500, 100..=60_000)?,
+            body_limit: self.number("message_body_limit", 65_536, 1024..=16 * 1024 * 1024)?
+                as usize,
+            timestamp_window: self.seconds("timestamp_window_secs", 300, 1..=86_400)?,
+            webhook,
+            rules,
+        }))
     }
 }
 

@@ -7,9 +7,13 @@
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod dedup;
 pub mod http;
+pub mod rules;
 pub mod sessions;
+pub mod single_flight;
 pub mod startup;
 pub mod state;
 pub mod templates;
 pub mod user_tokens;
+pub mod webhook;

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::http;
+use crate::http::weixin::MessageServer;
 use crate::sessions;
 use crate::state::{AppState, Inner};
 use crate::templates::Templates;
@@ -25,6 +26,8 @@ pub enum StartError {
     Database(#[from] sqlx::Error),
     #[error("configuration error: WXGATE_TEMPLATE_DIR (template_dir): {0}")]
     Templates(String),
+    #[error("message server: {0}")]
+    Messages(String),
     #[error("cannot create the HTTP client: {0}")]
     Client(#[from] wechat::Error),
 }
@@ -62,6 +65,12 @@ impl Application {
             secret: config.secret.clone(),
             timeout: config.upstream_timeout,
         })?;
+        let messages = config
+            .message
+            .clone()
+            .map(|m| MessageServer::new(m, &config.appid))
+            .transpose()
+            .map_err(StartError::Messages)?;
         let state = AppState::new(Inner {
             config,
             public_url,
@@ -69,6 +78,7 @@ impl Application {
             db,
             templates,
             logins: Default::default(),
+            messages,
         });
         let router = http::router(state.clone(), store);
         Ok(Self {

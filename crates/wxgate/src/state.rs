@@ -7,6 +7,7 @@ use sqlx::SqlitePool;
 
 use crate::config::Config;
 use crate::http::login::LoginsInFlight;
+use crate::http::weixin::MessageServer;
 use crate::templates::Templates;
 
 #[derive(Clone, Debug)]
@@ -21,6 +22,8 @@ pub struct Inner {
     pub db: SqlitePool,
     pub templates: Templates,
     pub logins: LoginsInFlight,
+    /// The message server, when a Token is configured.
+    pub messages: Option<MessageServer>,
 }
 
 impl AppState {

@@ -10,8 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
+use crate::push::{Outgoing, PushTarget};
 use crate::users::{avatar_pixels, avatar_svg};
-use crate::{Fault, Simulator, pages};
+use crate::{Fault, Simulator, chat, pages};
 
 pub fn router() -> Router<Simulator> {
     Router::new()
@@ -24,6 +25,11 @@ pub fn router() -> Router<Simulator> {
         .route("/_sim/clock", axum::routing::post(clock))
         .route("/_sim/users", get(users))
         .route("/_sim/avatar/{index}/{size}", get(avatar))
+        .route("/_sim/push", axum::routing::post(push))
+        .route("/_sim/verify", axum::routing::post(verify))
+        .route("/_sim/exchanges", get(exchanges).delete(clear_exchanges))
+        .route("/_sim/chat", get(chat_page))
+        .route("/_sim/media/{media_id}", get(media))
 }
 
 fn bad_request(message: String) -> Response {
@@ -103,4 +109,81 @@ async fn avatar(
             .into_response(),
         _ => (StatusCode::NOT_FOUND, "no such avatar").into_response(),
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PushBody {
+    #[serde(default)]
+    from: Option<String>,
+    message: Outgoing,
+    #[serde(default)]
+    target: Option<PushTarget>,
+}
+
+const PUSH_SHAPE: &str = r#"expected {"from": "<openid, default users[0]>", "message": {"type": "text", "content": "hi"}, "target": {"url": "...", "token": "...", "mode": "plain|compatible|safe", "aes_key": "...", "appid": "...", "account_id": "...", "timeout_ms": 5000, "retries": 3} (optional when configured)}"#;
+
+/// `POST /_sim/push` → 200 with the [`crate::PushReport`]; 400 without a target or on bad JSON.
+async fn push(State(sim): State<Simulator>, body: Bytes) -> Response {
+    let req: PushBody = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(format!("{PUSH_SHAPE}: {e}")),
+    };
+    match sim.push(req.from.as_deref(), req.message, req.target).await {
+        Ok(exchange) => axum::Json(exchange.report).into_response(),
+        Err(e) => bad_request(e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct VerifyBody {
+    #[serde(default)]
+    target: Option<PushTarget>,
+}
+
+/// `POST /_sim/verify` (body optional: `{"target": …}`) → 200 with the [`crate::VerifyReport`].
+async fn verify(State(sim): State<Simulator>, body: Bytes) -> Response {
+    let req: VerifyBody = if body.iter().all(u8::is_ascii_whitespace) {
+        VerifyBody::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => {
+                return bad_request(format!(
+                    r#"expected no body or {{"target": {{"url": "...", "token": "..."}}}}: {e}"#
+                ));
+            }
+        }
+    };
+    match sim.verify(req.target).await {
+        Ok(report) => axum::Json(report).into_response(),
+        Err(e) => bad_request(e),
+    }
+}
+
+async fn exchanges(State(sim): State<Simulator>) -> Response {
+    axum::Json(sim.exchanges()).into_response()
+}
+
+async fn clear_exchanges(State(sim): State<Simulator>) -> StatusCode {
+    sim.clear_exchanges();
+    StatusCode::NO_CONTENT
+}
+
+async fn chat_page(State(sim): State<Simulator>) -> Response {
+    chat::chat_page(sim.config())
+}
+
+/// `GET /_sim/media/{media_id}`: a placeholder picture for a MediaId (the simulator has no
+/// media store).
+async fn media(Path(media_id): Path<String>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        chat::media_placeholder(&media_id),
+    )
+        .into_response()
 }

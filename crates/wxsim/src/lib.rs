@@ -14,15 +14,21 @@
 //!   "now", with no HTTP in it;
 //! - `oauth`: the authorize link and the consent page (browser-facing, HTML);
 //! - `api`: the JSON endpoints (`sns/*`, `cgi-bin/token`, `cgi-bin/stable_token`);
+//! - [`push`]: WeChat's message push to the account's server URL (URL verification, signed and
+//!   encrypted pushes with timeout and retries, the answer judged by WeChat's rules);
 //! - `control`: the `/_sim/*` paths for tests and humans;
-//! - `pages`: the HTML the simulator renders.
+//! - `pages`: the HTML the simulator renders, `chat`: the chat page (a conversation with the
+//!   account through [`push`]).
 
 mod api;
+mod chat;
 mod control;
 mod oauth;
 mod pages;
 mod platform;
+pub mod push;
 pub mod users;
+mod xml;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -37,6 +43,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
+pub use push::{Outgoing, PushMode, PushReport, PushTarget, VerifyReport};
 pub use users::{SimUser, default_users, load_users};
 
 use platform::Platform;
@@ -54,6 +61,9 @@ pub struct SimConfig {
     /// The account's 网页授权域名 (`host` or `host:port`). When set, a `redirect_uri` on
     /// another host gets WeChat's error page 10003.
     pub oauth_domain: Option<String>,
+    /// Where `/_sim/push`, `/_sim/verify` and the chat page push by default (the account's
+    /// server URL, Token, mode…). `None`: each request must bring its own target.
+    pub push: Option<PushTarget>,
 }
 
 impl SimConfig {
@@ -66,6 +76,7 @@ impl SimConfig {
             users: default_users(),
             auto_consent: false,
             oauth_domain: None,
+            push: None,
         }
     }
 }
@@ -80,6 +91,7 @@ impl fmt::Debug for SimConfig {
             .field("users", &self.users.len())
             .field("auto_consent", &self.auto_consent)
             .field("oauth_domain", &self.oauth_domain)
+            .field("push", &self.push)
             .finish()
     }
 }
@@ -137,6 +149,25 @@ struct Inner {
     platform: Mutex<Platform>,
     faults: Mutex<HashMap<String, VecDeque<Fault>>>,
     calls: Mutex<BTreeMap<String, u64>>,
+    /// The last [`MAX_EXCHANGES`] pushes, oldest first.
+    exchanges: Mutex<VecDeque<Exchange>>,
+    next_exchange: Mutex<u64>,
+}
+
+/// How many pushes the simulator remembers for `/_sim/exchanges` and the chat page.
+pub const MAX_EXCHANGES: usize = 200;
+
+/// One push through the simulator and what came back.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Exchange {
+    /// Increasing from 1.
+    pub id: u64,
+    /// Unix seconds (real time).
+    pub at: u64,
+    /// The sender's openid.
+    pub from: String,
+    pub message: Outgoing,
+    pub report: PushReport,
 }
 
 /// Locks a std mutex, shrugging off poisoning: every critical section here leaves the state
@@ -155,6 +186,8 @@ impl Simulator {
                 platform: Mutex::new(Platform::default()),
                 faults: Mutex::new(HashMap::new()),
                 calls: Mutex::new(BTreeMap::new()),
+                exchanges: Mutex::new(VecDeque::new()),
+                next_exchange: Mutex::new(0),
             }),
         }
     }
@@ -218,6 +251,81 @@ impl Simulator {
     /// Forgets every planned fault.
     pub fn clear_faults(&self) {
         lock(&self.inner.faults).clear();
+    }
+
+    /// The push target to use: `target`, else the configured one; an empty AppID becomes the
+    /// simulator's.
+    pub fn push_target(&self, target: Option<PushTarget>) -> Result<PushTarget, String> {
+        let mut target = target.or_else(|| self.config().push.clone()).ok_or_else(|| {
+            "no push target: configure SimConfig.push (wxgate demo sets it to its /weixin/ URL) \
+             or send {\"target\": {\"url\": \"http://host/weixin/\", \"token\": \"...\"}}"
+                .to_string()
+        })?;
+        if target.appid.is_empty() {
+            target.appid = self.config().appid.clone();
+        }
+        if target.url.is_empty() {
+            return Err("the push target has an empty url".to_string());
+        }
+        Ok(target)
+    }
+
+    /// Pushes `message` from `from` (default: the first user's openid) to `target` (default: the
+    /// configured one), remembers the exchange and returns it.
+    pub async fn push(
+        &self,
+        from: Option<&str>,
+        message: Outgoing,
+        target: Option<PushTarget>,
+    ) -> Result<Exchange, String> {
+        let target = self.push_target(target)?;
+        let from = match from {
+            Some(f) if !f.is_empty() => f.to_string(),
+            _ => self
+                .config()
+                .users
+                .first()
+                .map(|u| u.openid.clone())
+                .ok_or("no users configured and no \"from\" openid given")?,
+        };
+        let report = push::push(&target, &from, &message).await;
+        let id = {
+            let mut next = lock(&self.inner.next_exchange);
+            *next += 1;
+            *next
+        };
+        let exchange = Exchange {
+            id,
+            at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            from,
+            message,
+            report,
+        };
+        let mut all = lock(&self.inner.exchanges);
+        all.push_back(exchange.clone());
+        while all.len() > MAX_EXCHANGES {
+            all.pop_front();
+        }
+        Ok(exchange)
+    }
+
+    /// The URL verification GET against `target` (default: the configured one).
+    pub async fn verify(&self, target: Option<PushTarget>) -> Result<VerifyReport, String> {
+        let target = self.push_target(target)?;
+        Ok(push::verify_url(&target).await)
+    }
+
+    /// The remembered pushes, oldest first (at most [`MAX_EXCHANGES`]).
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        lock(&self.inner.exchanges).iter().cloned().collect()
+    }
+
+    /// Forgets the remembered pushes.
+    pub fn clear_exchanges(&self) {
+        lock(&self.inner.exchanges).clear();
     }
 
     /// Moves simulated time forward, so codes and tokens expire without waiting.

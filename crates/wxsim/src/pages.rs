@@ -185,6 +185,7 @@ pub fn landing_page(config: &SimConfig) -> Response {
             "Point your app's OAuth and API base URLs here.</p>",
             "<p>AppID: <code id=\"appid\">{appid}</code> · 账号: {account} · ",
             "auto consent: {auto} · 网页授权域名: {domain}</p>",
+            "<p><a id=\"chat-link\" href=\"/_sim/chat\">💬 Chat with the account (message push)</a> · push target: {push}</p>",
             "<h1>Users</h1><table><tr><th>#</th><th></th><th>nickname</th><th>openid</th><th>unionid</th><th></th></tr>{users}</table>",
             "<h1>WeChat paths</h1><ul>",
             "<li><code>GET /connect/oauth2/authorize?appid&amp;redirect_uri&amp;response_type=code&amp;scope&amp;state</code></li>",
@@ -194,12 +195,18 @@ pub fn landing_page(config: &SimConfig) -> Response {
             "<li><code>GET /_sim/calls</code> call counters</li>",
             "<li><code>POST /_sim/faults</code> <code>{{\"path\",\"count\",\"errcode\",\"status\",\"delay_ms\",\"garbage\"}}</code>; <code>DELETE /_sim/faults</code></li>",
             "<li><code>POST /_sim/clock</code> <code>{{\"advance_secs\":N}}</code></li>",
-            "<li><code>GET /_sim/users</code>, <code>GET /_sim/avatar/{{index}}/{{size}}</code></li></ul>"
+            "<li><code>GET /_sim/users</code>, <code>GET /_sim/avatar/{{index}}/{{size}}</code></li>",
+            "<li><code>POST /_sim/push</code> <code>{{\"from\",\"message\":{{\"type\":\"text\",\"content\"}},\"target\"}}</code> → push report; ",
+            "<code>POST /_sim/verify</code> <code>{{\"target\"}}</code>; <code>GET|DELETE /_sim/exchanges</code>; <code>GET /_sim/chat</code></li></ul>"
         ),
         appid = escape(&config.appid),
         account = escape(&config.account_name),
         auto = config.auto_consent,
         domain = escape(config.oauth_domain.as_deref().unwrap_or("(any)")),
+        push = match &config.push {
+            Some(t) => format!("<code>{}</code>", escape(&t.url)),
+            None => "(none configured)".to_string(),
+        },
         users = users,
     );
     html(StatusCode::OK, layout_with("card wide", "wxsim", &body))

@@ -8,9 +8,7 @@
 //! of the callback race (see [`LoginsInFlight`]). Another browser replaying the URL holds no
 //! matching state and gets a 400.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -18,11 +16,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use tokio::sync::OnceCell;
 use tower_sessions::Session;
 use wechat::{Code, OpenId, Scope};
 
 use crate::http::page::{AppError, Link, Message, found};
+use crate::single_flight::SingleFlight;
 use crate::state::AppState;
 use crate::user_tokens;
 use crate::{db, sessions};
@@ -297,17 +295,18 @@ pub enum Outcome {
 /// callback twice at once, the second waits for the first's result instead of spending the code
 /// again (which WeChat answers with 40163). The exchange runs in its own task, so a browser that
 /// disconnects mid-login does not leave it half done.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LoginsInFlight {
-    map: Mutex<HashMap<String, InFlight>>,
+    /// The outcome, with the session cookie of the browser that started the exchange.
+    flights: SingleFlight<(Option<String>, Outcome)>,
 }
 
-#[derive(Debug)]
-struct InFlight {
-    started: Instant,
-    /// The session cookie of the browser that started the exchange.
-    browser: Option<String>,
-    outcome: Arc<OnceCell<Outcome>>,
+impl Default for LoginsInFlight {
+    fn default() -> Self {
+        LoginsInFlight {
+            flights: SingleFlight::new(CODE_MEMORY),
+        }
+    }
 }
 
 impl LoginsInFlight {
@@ -319,33 +318,16 @@ impl LoginsInFlight {
         browser: Option<String>,
     ) -> Outcome {
         let key = format!("{}:{}", login.state, code.secret());
-        let cell = {
-            let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-            map.retain(|_, f| f.started.elapsed() < CODE_MEMORY);
-            map.entry(key)
-                .or_insert_with(|| InFlight {
-                    started: Instant::now(),
-                    browser,
-                    outcome: Arc::new(OnceCell::new()),
-                })
-                .outcome
-                .clone()
-        };
         let app = app.clone();
         let scope = login.scope;
-        cell.get_or_init(|| async move {
-            tokio::spawn(async move { exchange(&app, code, scope).await })
-                .await
-                .unwrap_or_else(|e| {
-                    tracing::error!(error = %e, "login task failed");
-                    Outcome::Failed(Box::new(Message::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "服务暂时不可用",
-                    )))
-                })
-        })
-        .await
-        .clone()
+        let work = async move { (browser, exchange(&app, code, scope).await) };
+        match self.flights.run(key, work).await {
+            Some((_, outcome)) => outcome,
+            None => Outcome::Failed(Box::new(Message::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "服务暂时不可用",
+            ))),
+        }
     }
 
     /// What this browser (by its pre-login session cookie) already got from this state and
@@ -355,15 +337,11 @@ impl LoginsInFlight {
     fn replayed(&self, state: &str, code: &str, browser: Option<&str>) -> Option<Outcome> {
         use subtle::ConstantTimeEq;
         let browser = browser?;
-        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        let flight = map.get(&format!("{state}:{code}"))?;
-        let same_browser = flight
-            .browser
+        let (first, outcome) = self.flights.finished(&format!("{state}:{code}"))?;
+        let same_browser = first
             .as_deref()
             .is_some_and(|b| bool::from(b.as_bytes().ct_eq(browser.as_bytes())));
-        (same_browser && flight.started.elapsed() < CODE_MEMORY)
-            .then(|| flight.outcome.get().cloned())
-            .flatten()
+        same_browser.then_some(outcome)
     }
 }
 

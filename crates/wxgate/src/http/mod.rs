@@ -1,9 +1,11 @@
 //! HTTP routes, one file per area; [`router`] merges them. To find the code for a URL:
-//! `/`, `/index/`, `/auth/`, `/empower/`, `/logout/` → [`login`]; `/healthz`, `/readyz` → [`health`].
+//! `/`, `/index/`, `/auth/`, `/empower/`, `/logout/` → [`login`]; `/weixin/` (WeChat's pushes)
+//! → [`weixin`]; `/healthz`, `/readyz` → [`health`].
 
 pub mod health;
 pub mod login;
 pub mod page;
+pub mod weixin;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -22,6 +24,7 @@ pub fn router(app: AppState, store: sessions::Store) -> Router {
     Router::new()
         .merge(login::router())
         .merge(health::router())
+        .merge(weixin::router(&app))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(sessions)

@@ -66,7 +66,21 @@ pub async fn spawn_app_on(
     db_path: &std::path::Path,
     extra: &[(&str, &str)],
 ) -> TestApp {
+    spawn_app_with_rules(sim_url, db_path, extra, "").await
+}
+
+/// Like [`spawn_app_on`], with `[[rules]]` given as TOML text.
+pub async fn spawn_app_with_rules(
+    sim_url: &str,
+    db_path: &std::path::Path,
+    extra: &[(&str, &str)],
+    rules_toml: &str,
+) -> TestApp {
     let mut sources = Sources::default();
+    if !rules_toml.is_empty() {
+        let table: toml::Table = rules_toml.parse().expect("rules TOML");
+        sources.set_rules(table["rules"].as_array().expect("[[rules]]").clone());
+    }
     sources.set("listen", "127.0.0.1:0");
     sources.set("appid", APPID);
     sources.set("secret", SECRET);

@@ -1,0 +1,593 @@
+//! The message server `/weixin/` over real HTTP, driven by the simulator's WeChat push (which
+//! signs, encrypts, times out and retries as WeChat does) and by hand-made hostile requests.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use reqwest::StatusCode;
+use wechat::signature::sign;
+use wxsim::push::{Outgoing, PushMode, PushTarget, push, verify_url};
+
+const TOKEN: &str = "wxgatetesttoken";
+const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+const OLD_KEY: &str = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR";
+const OPENID: &str = "o6_bmjrPTlm6_2sgVt7hMZOPfL2M"; // 张三 in the simulator
+
+const RULES: &str = r#"
+[[rules]]
+event = "subscribe"
+reply = { type = "text", content = "欢迎！登录：{login_url}" }
+[[rules]]
+key = "V1001_SUNCK"
+reply = { type = "news", articles = [{ title = "sunck", description = "d", pic_url = "", url = "{login_url}" }] }
+[[rules]]
+text = "who"
+reply = { type = "text", content = "你是 {nickname}（{openid}）" }
+[[rules]]
+msg_type = "text"
+reply = { type = "text", content = "你说的是：{text}" }
+"#;
+
+struct Account {
+    app: TestApp,
+    sim: Sim,
+}
+
+async fn account(extra: &[(&str, &str)]) -> Account {
+    let sim = spawn_sim().await;
+    let mut settings = vec![("token", TOKEN), ("aes_key", KEY)];
+    settings.extend_from_slice(extra);
+    let app = spawn_app_with_rules(&sim.url, &temp_db(), &settings, RULES).await;
+    Account { app, sim }
+}
+
+fn target(app: &TestApp, mode: PushMode, key: Option<&str>) -> PushTarget {
+    PushTarget::new(format!("{}/weixin/", app.url), TOKEN, APPID)
+        .with_mode(mode, key.map(str::to_owned))
+}
+
+fn content(report: &wxsim::push::PushReport) -> String {
+    let reply = report
+        .reply
+        .as_ref()
+        .unwrap_or_else(|| panic!("a reply: {report:#?}"));
+    reply.fields["Content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn url_verification_echoes_only_for_a_valid_signature() {
+    let a = account(&[]).await;
+    let report = verify_url(&target(&a.app, PushMode::Plain, None)).await;
+    assert!(report.ok, "{report:#?}");
+    let mut wrong = target(&a.app, PushMode::Plain, None);
+    wrong.token = "someoneelsestoken".into();
+    assert!(!verify_url(&wrong).await.ok);
+
+    let b = Browser::new();
+    let ts = wechat::State::generate(); // any string works for the signature itself
+    let sig = sign(&[TOKEN, ts.as_str(), "n0nce"]);
+    for path in ["/weixin/", "/weixin"] {
+        let ok = b
+            .get(&format!(
+                "{}{path}?signature={sig}&timestamp={}&nonce=n0nce&echostr=4375120948345356249",
+                a.app.url,
+                ts.as_str()
+            ))
+            .await;
+        assert_eq!(
+            (ok.status, ok.body.as_str()),
+            (StatusCode::OK, "4375120948345356249"),
+            "{path}"
+        );
+    }
+    let forged = b
+        .get(&format!(
+            "{}/weixin/?signature={}&timestamp=1&nonce=n&echostr=x",
+            a.app.url,
+            "0".repeat(40)
+        ))
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(!forged.body.contains('x') || forged.body.contains("signature"));
+    let bare = b.get(&format!("{}/weixin/", a.app.url)).await;
+    assert_eq!(bare.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_text_gets_its_reply_in_every_mode() {
+    let a = account(&[]).await;
+    for mode in [PushMode::Plain, PushMode::Compatible, PushMode::Safe] {
+        let key = (mode != PushMode::Plain).then_some(KEY);
+        let report = push(
+            &target(&a.app, mode, key),
+            OPENID,
+            &Outgoing::Text {
+                content: "你好 <b>&]]>".into(),
+            },
+        )
+        .await;
+        assert!(report.ok(), "{mode:?}: {:#?}", report.problems);
+        assert_eq!(content(&report), "你说的是：你好 <b>&]]>", "{mode:?}");
+        let reply = report.reply.as_ref().unwrap();
+        assert_eq!(
+            reply.encrypted,
+            mode != PushMode::Plain,
+            "{mode:?}: reply in the push's mode"
+        );
+        assert_eq!(reply.fields["ToUserName"], OPENID);
+        assert_eq!(reply.fields["FromUserName"], "gh_wxgate_demo");
+        assert_eq!(report.deliveries.len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn nothing_to_say_is_success_in_plain_mode_and_empty_when_encrypted() {
+    let a = account(&[]).await;
+    let image = Outgoing::Image {
+        pic_url: "http://x/p.jpg".into(),
+        media_id: "m".into(),
+    };
+    let report = push(&target(&a.app, PushMode::Plain, None), OPENID, &image).await;
+    assert!(report.ok(), "{:#?}", report.problems);
+    assert_eq!(report.answered().unwrap().body, "success");
+    let report = push(&target(&a.app, PushMode::Safe, Some(KEY)), OPENID, &image).await;
+    assert!(report.ok(), "{:#?}", report.problems);
+    assert_eq!(report.answered().unwrap().body, "");
+}
+
+#[tokio::test]
+async fn rules_answer_subscribe_menu_clicks_and_know_the_users_nickname() {
+    let a = account(&[]).await;
+    let t = target(&a.app, PushMode::Safe, Some(KEY));
+    let report = push(&t, OPENID, &Outgoing::Subscribe { scene: None }).await;
+    assert!(report.ok(), "{:#?}", report.problems);
+    assert_eq!(content(&report), format!("欢迎！登录：{}/auth/", a.app.url));
+
+    let report = push(
+        &t,
+        OPENID,
+        &Outgoing::Click {
+            key: "V1001_SUNCK".into(),
+        },
+    )
+    .await;
+    assert!(report.ok(), "{:#?}", report.problems);
+    let reply = report.reply.unwrap();
+    assert_eq!(reply.msg_type, "news");
+    assert!(
+        reply.xml.contains("<ArticleCount>1</ArticleCount>"),
+        "{}",
+        reply.xml
+    );
+
+    // Unknown to wxgate: a friendly default; after a web login: the nickname.
+    let report = push(
+        &t,
+        OPENID,
+        &Outgoing::Text {
+            content: "who".into(),
+        },
+    )
+    .await;
+    assert_eq!(content(&report), format!("你是 朋友（{OPENID}）"));
+    Browser::new().login(&a.app, ZHANG_SAN).await;
+    let report = push(
+        &t,
+        OPENID,
+        &Outgoing::Text {
+            content: "who".into(),
+        },
+    )
+    .await;
+    assert_eq!(content(&report), format!("你是 张三（{OPENID}）"));
+}
+
+#[tokio::test]
+async fn key_rotation_accepts_the_previous_key_and_answers_with_it() {
+    let a = account(&[("aes_key_previous", OLD_KEY)]).await;
+    for key in [KEY, OLD_KEY] {
+        let report = push(
+            &target(&a.app, PushMode::Safe, Some(key)),
+            OPENID,
+            &Outgoing::Text {
+                content: "hi".into(),
+            },
+        )
+        .await;
+        // The simulator decrypts the reply with the key it pushed with.
+        assert!(report.ok(), "{key}: {:#?}", report.problems);
+        assert_eq!(content(&report), "你说的是：hi");
+    }
+}
+
+/// A push signed by hand, for the hostile cases.
+struct Raw {
+    url: String,
+    http: reqwest::Client,
+}
+
+impl Raw {
+    fn new(app: &TestApp) -> Self {
+        Raw {
+            url: format!("{}/weixin/", app.url),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn post(&self, query: &str, body: impl Into<reqwest::Body>) -> (StatusCode, String) {
+        let r = self
+            .http
+            .post(format!("{}?{query}", self.url))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.text().await.unwrap())
+    }
+
+    fn signed(timestamp: i64) -> String {
+        let ts = timestamp.to_string();
+        format!(
+            "signature={}&timestamp={ts}&nonce=abc&openid={OPENID}",
+            sign(&[TOKEN, &ts, "abc"])
+        )
+    }
+}
+
+fn text_xml(msg_id: u64, content: &str) -> String {
+    format!(
+        "<xml><ToUserName><![CDATA[gh_test]]></ToUserName><FromUserName><![CDATA[{OPENID}]]></FromUserName>\
+         <CreateTime>{}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content>\
+         <MsgId>{msg_id}</MsgId></xml>",
+        wxgate::db::now()
+    )
+}
+
+#[tokio::test]
+async fn hostile_pushes_get_a_4xx_and_never_reach_the_handler() {
+    let hook = Receiver::start(Answer::Nothing, Duration::ZERO).await;
+    let a = account(&[
+        ("webhook_url", &hook.url),
+        ("webhook_secret", "0123456789abcdef0123"),
+    ])
+    .await;
+    let raw = Raw::new(&a.app);
+    let now = wxgate::db::now();
+    let good = Raw::signed(now);
+    let bomb = format!(
+        "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">]>\
+         <xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType><Content>&lol2;</Content></xml>"
+    );
+    let xxe = "<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><xml><Content>&e;</Content></xml>";
+    let cases: Vec<(&str, String, String, StatusCode)> = vec![
+        (
+            "no signature",
+            format!("timestamp={now}&nonce=abc"),
+            text_xml(1, "x"),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "forged signature",
+            format!("signature={}&timestamp={now}&nonce=abc", "a".repeat(40)),
+            text_xml(2, "x"),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "stale timestamp",
+            Raw::signed(now - 3600),
+            text_xml(3, "x"),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "future timestamp",
+            Raw::signed(now + 3600),
+            text_xml(4, "x"),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "broken XML",
+            good.clone(),
+            "<xml><ToUserName>".into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "not XML",
+            good.clone(),
+            "{\"json\":true}".into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        ("entity bomb", good.clone(), bomb, StatusCode::BAD_REQUEST),
+        (
+            "external entity",
+            good.clone(),
+            xxe.into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "missing envelope",
+            good.clone(),
+            "<xml><Content>hi</Content></xml>".into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "aes without Encrypt",
+            format!("{good}&encrypt_type=aes&msg_signature=x"),
+            text_xml(5, "x"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "aes with forged msg_signature",
+            format!("{good}&encrypt_type=aes&msg_signature={}", "0".repeat(40)),
+            "<xml><ToUserName>gh</ToUserName><Encrypt>AAAA</Encrypt></xml>".into(),
+            StatusCode::FORBIDDEN,
+        ),
+    ];
+    for (case, query, body, status) in cases {
+        let (got, text) = raw.post(&query, body).await;
+        assert_eq!(got, status, "{case}: {text}");
+        assert!(!text.is_empty(), "{case}: a message a person understands");
+    }
+    // Over the size limit: 413.
+    let (got, _) = raw.post(&good, vec![b'x'; 70 * 1024]).await;
+    assert_eq!(got, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(hook.count(), 0, "nothing unverified reached the handler");
+}
+
+#[tokio::test]
+async fn a_ciphertext_for_another_key_or_appid_is_refused() {
+    let a = account(&[]).await;
+    let raw = Raw::new(&a.app);
+    let now = wxgate::db::now().to_string();
+    for (key, appid) in [(OLD_KEY, APPID), (KEY, "wx0000000000000000")] {
+        let crypt = wechat::crypto::MessageCrypt::new(
+            wechat::crypto::EncodingAesKey::parse(key).unwrap(),
+            &wechat::AppId::parse(appid).unwrap(),
+        );
+        let encrypt = crypt.encrypt(&text_xml(9, "secret"));
+        let msg_sig = sign(&[TOKEN, &now, "abc", &encrypt]);
+        let query = format!(
+            "{}&encrypt_type=aes&msg_signature={msg_sig}",
+            Raw::signed(now.parse().unwrap())
+        );
+        let body = format!(
+            "<xml><ToUserName><![CDATA[gh]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+        );
+        let (status, text) = raw.post(&query, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{key}/{appid}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn control_characters_in_user_text_do_not_break_the_server() {
+    let a = account(&[]).await;
+    let raw = Raw::new(&a.app);
+    // Raw control characters inside CDATA, and a character reference XML 1.0 forbids outside it.
+    let xml = text_xml(77, "a\u{2}b").replace("]]></Content>", "]]>c&#x10;d</Content>");
+    let (status, body) = raw.post(&Raw::signed(wxgate::db::now()), xml).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("你说的是：abcd"), "{body}");
+    assert!(!body.contains('\u{2}'));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The webhook, with a real HTTP receiver.
+
+#[derive(Clone)]
+enum Answer {
+    Nothing,
+    Reply(serde_json::Value),
+    Garbage,
+    Status(u16),
+}
+
+struct Receiver {
+    url: String,
+    seen: Arc<Mutex<Vec<(String, String, Vec<u8>)>>>,
+}
+
+impl Receiver {
+    async fn start(answer: Answer, delay: Duration) -> Self {
+        use axum::routing::post;
+        let seen: Arc<Mutex<Vec<(String, String, Vec<u8>)>>> = Default::default();
+        let log = seen.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            post(
+                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                    let log = log.clone();
+                    let answer = answer.clone();
+                    async move {
+                        let header = |n: &str| {
+                            headers
+                                .get(n)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("")
+                                .to_owned()
+                        };
+                        log.lock().unwrap().push((
+                            header("x-wxgate-signature"),
+                            header("x-wxgate-delivery"),
+                            body.to_vec(),
+                        ));
+                        tokio::time::sleep(delay).await;
+                        use axum::response::IntoResponse;
+                        match answer {
+                            Answer::Nothing => axum::http::StatusCode::NO_CONTENT.into_response(),
+                            Answer::Reply(r) => {
+                                axum::Json(serde_json::json!({ "reply": r })).into_response()
+                            }
+                            Answer::Garbage => "<html>oops</html>".into_response(),
+                            Answer::Status(s) => {
+                                axum::http::StatusCode::from_u16(s).unwrap().into_response()
+                            }
+                        }
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Receiver { url, seen }
+    }
+
+    fn count(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+}
+
+const HOOK_SECRET: &str = "webhook-secret-for-tests";
+
+async fn account_with_hook(hook: &Receiver, extra: &[(&str, &str)]) -> Account {
+    let mut settings = vec![
+        ("webhook_url", hook.url.as_str()),
+        ("webhook_secret", HOOK_SECRET),
+    ];
+    settings.extend_from_slice(extra);
+    account(&settings).await
+}
+
+#[tokio::test]
+async fn the_webhook_gets_signed_json_and_its_reply_wins() {
+    let hook = Receiver::start(
+        Answer::Reply(serde_json::json!({"type": "music", "title": "歌", "description": "", "music_url": "http://m/1.mp3", "hq_music_url": "", "thumb_media_id": "thumb1"})),
+        Duration::ZERO,
+    )
+    .await;
+    let a = account_with_hook(&hook, &[]).await;
+    let report = push(
+        &target(&a.app, PushMode::Safe, Some(KEY)),
+        OPENID,
+        &Outgoing::Text {
+            content: "点歌".into(),
+        },
+    )
+    .await;
+    assert!(report.ok(), "{:#?}", report.problems);
+    assert_eq!(report.reply.unwrap().msg_type, "music");
+
+    let seen = hook.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    let (signature, delivery, body) = &seen[0];
+    assert_eq!(
+        signature,
+        &wxgate::webhook::sign(HOOK_SECRET, body),
+        "HMAC over the exact body"
+    );
+    let json: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(json["openid"], OPENID);
+    assert_eq!(json["msg_type"], "text");
+    assert_eq!(json["fields"]["Content"], "点歌");
+    assert_eq!(json["rule_reply"]["content"], "你说的是：点歌");
+    assert_eq!(&json["id"], delivery.as_str());
+}
+
+#[tokio::test]
+async fn a_failing_webhook_falls_back_to_the_rules() {
+    for answer in [Answer::Garbage, Answer::Status(500), Answer::Nothing] {
+        let hook = Receiver::start(answer, Duration::ZERO).await;
+        let a = account_with_hook(&hook, &[]).await;
+        let report = push(
+            &target(&a.app, PushMode::Plain, None),
+            OPENID,
+            &Outgoing::Text {
+                content: "x".into(),
+            },
+        )
+        .await;
+        assert!(report.ok(), "{:#?}", report.problems);
+        assert_eq!(content(&report), "你说的是：x");
+        assert_eq!(hook.count(), 1);
+    }
+}
+
+#[tokio::test]
+async fn past_the_deadline_wechat_gets_success_and_the_retry_gets_the_reply() {
+    let hook = Receiver::start(
+        Answer::Reply(serde_json::json!({"type": "text", "content": "slow answer"})),
+        Duration::from_millis(700),
+    )
+    .await;
+    let a = account_with_hook(&hook, &[("reply_deadline_ms", "1000")]).await;
+    let raw = Raw::new(&a.app);
+    let xml = text_xml(424242, "hello");
+    let query = Raw::signed(wxgate::db::now());
+    // Two copies at once (WeChat's retry racing the first delivery): one handler run, same reply.
+    let (one, two) = tokio::join!(raw.post(&query, xml.clone()), raw.post(&query, xml.clone()));
+    assert_eq!(one, two);
+    assert!(one.1.contains("slow answer"), "{one:?}");
+    assert_eq!(hook.count(), 1);
+}
+
+#[tokio::test]
+async fn a_handler_slower_than_the_deadline_answers_success_and_finishes_for_the_retry() {
+    let hook = Receiver::start(
+        Answer::Reply(serde_json::json!({"type": "text", "content": "late but here"})),
+        Duration::from_millis(600),
+    )
+    .await;
+    // WeChat's copy waits only 300 ms; the webhook needs 600.
+    let a = account_with_hook(&hook, &[("reply_deadline_ms", "1000")]).await;
+    let mut t = target(&a.app, PushMode::Safe, Some(KEY));
+    t.timeout_ms = 300;
+    let report = push(
+        &t,
+        OPENID,
+        &Outgoing::Text {
+            content: "x".into(),
+        },
+    )
+    .await;
+    // WeChat timed out at least once, re-sent the same MsgId, and a later copy got the reply.
+    assert!(report.deliveries.len() >= 2, "{:#?}", report.deliveries);
+    assert!(report.ok(), "{:#?}", report.problems);
+    assert_eq!(content(&report), "late but here");
+    assert_eq!(hook.count(), 1, "the handler ran once");
+
+    // With the deadline below the webhook's pace, WeChat gets `success`.
+    let hook = Receiver::start(
+        Answer::Reply(serde_json::json!({"type": "text", "content": "too late"})),
+        Duration::from_millis(800),
+    )
+    .await;
+    let a = account_with_hook(&hook, &[("reply_deadline_ms", "300")]).await;
+    let raw = Raw::new(&a.app);
+    let (status, body) = raw
+        .post(&Raw::signed(wxgate::db::now()), text_xml(5150, "x"))
+        .await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "success"));
+}
+
+#[tokio::test]
+async fn a_custom_path_serves_pushes_and_the_default_is_gone() {
+    let a = account(&[("weixin_path", "/wx/callback")]).await;
+    let mut t = target(&a.app, PushMode::Plain, None);
+    t.url = format!("{}/wx/callback", a.app.url);
+    let report = push(
+        &t,
+        OPENID,
+        &Outgoing::Text {
+            content: "hi".into(),
+        },
+    )
+    .await;
+    assert!(report.ok(), "{:#?}", report.problems);
+    let p = Browser::new().get(&format!("{}/weixin/", a.app.url)).await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn without_a_token_there_is_no_message_server() {
+    let sim = spawn_sim().await;
+    let app = spawn_app(&sim.url, &[]).await;
+    let p = Browser::new().get(&format!("{}/weixin/", app.url)).await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    let _ = sim;
+}
