@@ -12,6 +12,9 @@ use crate::startup::Application;
 /// The demo account: used only between `wxgate demo`'s own simulator and server.
 pub const DEMO_APPID: &str = "wx5d3ad7e0c0ffee00";
 pub const DEMO_SECRET: &str = "demosecretnotforproduction000000";
+/// The demo account's 服务器配置: Token and EncodingAESKey (43 letters and digits).
+pub const DEMO_TOKEN: &str = "wxgatedemo";
+pub const DEMO_AES_KEY: &str = "wxgateDemoEncodingAESKeyNotForProduction000";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -36,8 +39,12 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// Run the offline WeChat simulator: the OAuth consent page and the sns/* and token APIs.
+    /// Run the offline WeChat simulator: the OAuth consent page, the sns/* and token APIs, and
+    /// WeChat's message pushes (`wxgate sim push`, `wxgate sim verify`).
+    #[command(args_conflicts_with_subcommands = true)]
     Sim {
+        #[command(subcommand)]
+        action: Option<SimAction>,
         #[arg(long, default_value = "127.0.0.1:9000", value_name = "ADDR")]
         listen: SocketAddr,
         #[arg(long, default_value = DEMO_APPID, value_name = "ID")]
@@ -53,6 +60,15 @@ enum Command {
         /// The 网页授权域名 to enforce on redirect_uri (host[:port]); unchecked when absent.
         #[arg(long, value_name = "HOST")]
         oauth_domain: Option<String>,
+        /// Where the chat page (/_sim/chat) pushes: your server's /weixin/ URL. Needs --token.
+        #[arg(long, value_name = "URL", requires = "token")]
+        push_url: Option<String>,
+        /// The Token of your server (for --push-url).
+        #[arg(long, value_name = "TOKEN")]
+        token: Option<String>,
+        /// The EncodingAESKey of your server: the chat page then pushes in safe mode.
+        #[arg(long, value_name = "KEY")]
+        aes_key: Option<String>,
     },
     /// Run the simulator and the server together on loopback: try the whole login with no
     /// WeChat account and no internet.
@@ -64,6 +80,134 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
         sim_listen: SocketAddr,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum SimAction {
+    /// Act as WeChat pushing one message or event to a server, and judge its reply as WeChat
+    /// would. Exits 1 when WeChat would reject the answer.
+    ///
+    /// MESSAGE is `text 你好`, `subscribe [SCENE]`, `unsubscribe`, `click KEY`, `view URL`,
+    /// `scan SCENE`, `image PIC_URL`, `location LAT LON`, or any message as JSON:
+    /// '{"type":"link","title":"t","url":"https://example.com"}'.
+    Push {
+        #[command(flatten)]
+        target: PushTargetArgs,
+        /// The sender's openid (default: the simulator's first user).
+        #[arg(long, value_name = "OPENID")]
+        from: Option<String>,
+        #[arg(required = true, num_args = 1.., value_name = "MESSAGE")]
+        message: Vec<String>,
+    },
+    /// Act as WeChat checking a server URL (the GET with signature and echostr).
+    Verify {
+        #[command(flatten)]
+        target: PushTargetArgs,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct PushTargetArgs {
+    /// The server's message URL, e.g. http://127.0.0.1:8000/weixin/
+    #[arg(long, value_name = "URL")]
+    url: String,
+    /// The Token configured on the server (WXGATE_TOKEN).
+    #[arg(long, env = "WXGATE_TOKEN", value_name = "TOKEN")]
+    token: String,
+    /// The EncodingAESKey (WXGATE_AES_KEY); needed for compatible and safe mode.
+    #[arg(long, env = "WXGATE_AES_KEY", value_name = "KEY")]
+    aes_key: Option<String>,
+    /// plain, compatible or safe (default: safe when an AES key is given, else plain).
+    #[arg(long, value_name = "MODE")]
+    mode: Option<String>,
+    /// The AppID in the encrypted payload's trailer.
+    #[arg(long, env = "WXGATE_APPID", default_value = DEMO_APPID, value_name = "ID")]
+    appid: String,
+    /// How long to wait for each delivery before WeChat's retry, in ms.
+    #[arg(long, default_value_t = 5000, value_name = "MS")]
+    timeout_ms: u64,
+}
+
+impl PushTargetArgs {
+    fn target(&self) -> Result<wxsim::push::PushTarget, String> {
+        use wxsim::push::PushMode;
+        let mode = match (self.mode.as_deref(), &self.aes_key) {
+            (None, Some(_)) | (Some("safe"), _) => PushMode::Safe,
+            (None, None) | (Some("plain"), _) => PushMode::Plain,
+            (Some("compatible"), _) => PushMode::Compatible,
+            (Some(other), _) => {
+                return Err(format!("--mode {other}: use plain, compatible or safe"));
+            }
+        };
+        if mode != PushMode::Plain && self.aes_key.is_none() {
+            return Err("compatible and safe mode need --aes-key (or WXGATE_AES_KEY)".into());
+        }
+        let mut target = wxsim::push::PushTarget::new(&self.url, &self.token, &self.appid)
+            .with_mode(mode, self.aes_key.clone());
+        target.timeout_ms = self.timeout_ms;
+        Ok(target)
+    }
+}
+
+/// `text 你好` → a text message; `{"type": …}` → any message.
+fn parse_outgoing(words: &[String]) -> Result<wxsim::push::Outgoing, String> {
+    use wxsim::push::Outgoing;
+    let rest = || words[1..].join(" ");
+    let need = |what: &str| -> Result<String, String> {
+        let r = rest();
+        if r.is_empty() {
+            Err(format!("`{}` needs {what}", words[0]))
+        } else {
+            Ok(r)
+        }
+    };
+    let first = words[0].as_str();
+    if first.trim_start().starts_with('{') {
+        return serde_json::from_str(&words.join(" ")).map_err(|e| format!("message JSON: {e}"));
+    }
+    Ok(match first {
+        "text" => Outgoing::Text {
+            content: need("the text")?,
+        },
+        "subscribe" => Outgoing::Subscribe {
+            scene: Some(rest()).filter(|s| !s.is_empty()),
+        },
+        "unsubscribe" => Outgoing::Unsubscribe,
+        "click" => Outgoing::Click {
+            key: need("the menu key")?,
+        },
+        "view" => Outgoing::View {
+            url: need("the URL")?,
+            menu_id: None,
+        },
+        "scan" => Outgoing::Scan {
+            scene: need("the scene")?,
+        },
+        "image" => Outgoing::Image {
+            pic_url: need("the picture URL")?,
+            media_id: "sim-media".into(),
+        },
+        "location" => {
+            let (Some(x), Some(y)) = (words.get(1), words.get(2)) else {
+                return Err("`location` needs LAT and LON".into());
+            };
+            let num = |v: &String| {
+                v.parse::<f64>()
+                    .map_err(|_| format!("{v:?} is not a number"))
+            };
+            Outgoing::Location {
+                x: num(x)?,
+                y: num(y)?,
+                scale: 15,
+                label: String::new(),
+            }
+        }
+        other => {
+            return Err(format!(
+                "unknown message {other:?}: use text, subscribe, unsubscribe, click, view, scan, image, location or JSON"
+            ));
+        }
+    })
 }
 
 fn config_help() -> String {
@@ -126,25 +270,43 @@ async fn run(command: Command) -> Result<(), String> {
             app.run_until_stopped().await.map_err(|e| e.to_string())
         }
         Command::Sim {
+            action: Some(action),
+            ..
+        } => sim_action(action).await,
+        Command::Sim {
+            action: None,
             listen,
             appid,
             secret,
             users,
             auto_consent,
             oauth_domain,
+            push_url,
+            token,
+            aes_key,
         } => {
-            let mut sim_config = wxsim::SimConfig::new(appid, secret);
+            let mut sim_config = wxsim::SimConfig::new(&appid, secret);
             if let Some(path) = users {
                 sim_config.users = wxsim::load_users(&path)?;
             }
             sim_config.auto_consent = auto_consent;
             sim_config.oauth_domain = oauth_domain;
+            if let (Some(url), Some(token)) = (push_url, token) {
+                let mode = if aes_key.is_some() {
+                    wxsim::push::PushMode::Safe
+                } else {
+                    wxsim::push::PushMode::Plain
+                };
+                sim_config.push =
+                    Some(wxsim::push::PushTarget::new(url, token, &appid).with_mode(mode, aes_key));
+            }
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .map_err(|e| format!("--listen {listen}: {e}"))?;
             let addr = listener.local_addr().map_err(|e| e.to_string())?;
             println!("wxgate sim: WeChat simulator on http://{addr}/");
             println!("  point WXGATE_API_BASE and WXGATE_OAUTH_BASE at http://{addr}");
+            println!("  chat with your account at http://{addr}/_sim/chat");
             wxsim::serve(listener, wxsim::Simulator::new(sim_config))
                 .await
                 .map_err(|e| e.to_string())
@@ -153,18 +315,46 @@ async fn run(command: Command) -> Result<(), String> {
     }
 }
 
+async fn sim_action(action: SimAction) -> Result<(), String> {
+    match action {
+        SimAction::Push {
+            target,
+            from,
+            message,
+        } => {
+            let target = target.target()?;
+            let message = parse_outgoing(&message)?;
+            let from = from.unwrap_or_else(|| wxsim::default_users()[0].openid.clone());
+            let report = wxsim::push::push(&target, &from, &message).await;
+            println!("{report}");
+            if report.ok() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "WeChat would reject this answer ({} problems)",
+                    report.problems.len()
+                ))
+            }
+        }
+        SimAction::Verify { target } => {
+            let report = wxsim::push::verify_url(&target.target()?).await;
+            println!("{report}");
+            if report.ok {
+                Ok(())
+            } else {
+                Err("URL verification failed".into())
+            }
+        }
+    }
+}
+
 async fn demo(config: Option<PathBuf>, sim_listen: SocketAddr) -> Result<(), String> {
+    // The simulator's port first: the server's configuration points at it.
     let listener = tokio::net::TcpListener::bind(sim_listen)
         .await
         .map_err(|e| format!("--sim-listen {sim_listen}: {e}"))?;
     let sim_addr = listener.local_addr().map_err(|e| e.to_string())?;
     let sim_url = format!("http://{sim_addr}");
-    let sim = wxsim::Simulator::new(wxsim::SimConfig::new(DEMO_APPID, DEMO_SECRET));
-    tokio::spawn(async move {
-        if let Err(e) = wxsim::serve(listener, sim).await {
-            tracing::error!(error = %e, "simulator stopped");
-        }
-    });
 
     let mut sources =
         Sources::load(config.as_deref(), std::env::vars()).map_err(|e| e.to_string())?;
@@ -173,11 +363,55 @@ async fn demo(config: Option<PathBuf>, sim_listen: SocketAddr) -> Result<(), Str
     sources.set("api_base", &sim_url);
     sources.set("oauth_base", &sim_url);
     sources.default_value("database_url", "sqlite://wxgate-demo.db");
+    sources.default_value("token", DEMO_TOKEN);
+    sources.default_value("aes_key", DEMO_AES_KEY);
+    if !sources.has_rules() {
+        sources.set_rules(demo_rules());
+    }
     let config = sources.validate().map_err(|e| e.to_string())?;
     let app = Application::build(config).await.map_err(|e| {
         format!("{e}\n  (another program may be using the port: try WXGATE_LISTEN=127.0.0.1:0)")
     })?;
+
+    // The simulator pushes to the server in safe mode, as a careful account is configured.
+    let mut sim_config = wxsim::SimConfig::new(DEMO_APPID, DEMO_SECRET);
+    if let Some(messages) = &app.state.config.message {
+        let mode = if messages.aes_key.is_some() {
+            wxsim::push::PushMode::Safe
+        } else {
+            wxsim::push::PushMode::Plain
+        };
+        let aes_key = sources.get("aes_key").map(str::to_owned);
+        sim_config.push = Some(
+            wxsim::push::PushTarget::new(
+                format!("{}{}", app.public_url(), messages.path),
+                messages.token.secret(),
+                DEMO_APPID,
+            )
+            .with_mode(mode, aes_key),
+        );
+    }
+    let sim = wxsim::Simulator::new(sim_config);
+    tokio::spawn(async move {
+        if let Err(e) = wxsim::serve(listener, sim).await {
+            tracing::error!(error = %e, "simulator stopped");
+        }
+    });
+
     println!("wxgate demo: WeChat simulator on {sim_url}/ (appid {DEMO_APPID})");
+    println!("wxgate demo: chat with the account at {sim_url}/_sim/chat");
     println!("wxgate demo: open {}/index/ in a browser", app.public_url());
     app.run_until_stopped().await.map_err(|e| e.to_string())
+}
+
+/// The reply rules the demo ships (src/demo.toml): a welcome on subscribe, the seed's menu key
+/// V1001_SUNCK, and an echo.
+pub fn demo_rules() -> Vec<toml::Value> {
+    let table: toml::Table = include_str!("demo.toml")
+        .parse()
+        .expect("src/demo.toml is valid TOML");
+    table["rules"]
+        .as_array()
+        .expect("src/demo.toml has [[rules]]")
+        .clone()
 }

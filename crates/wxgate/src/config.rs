@@ -245,7 +245,8 @@ impl Sources {
         self.values.insert(key.to_owned(), value.into());
     }
 
-    fn get(&self, key: &str) -> Option<&str> {
+    /// The value set for `key`, if any (trimmed, empty counts as unset).
+    pub fn get(&self, key: &str) -> Option<&str> {
         self.values
             .get(key)
             .map(|s| s.trim())
@@ -548,6 +549,131 @@ mod tests {
         let mut bad = env(OK);
         bad.push(("WXGATE_SESSION_STORE".into(), "redis".into()));
         assert!(Sources::load(None, bad).unwrap().validate().is_err());
+    }
+
+    #[test]
+    fn message_server_settings_are_checked_at_start_up() {
+        let with = |pairs: &[(&str, &str)]| {
+            let mut e = env(OK);
+            e.extend(env(pairs));
+            Sources::load(None, e).unwrap().validate()
+        };
+        assert!(
+            with(&[]).unwrap().message.is_none(),
+            "no Token, no /weixin/"
+        );
+        let m = with(&[("WXGATE_TOKEN", "pamtest")])
+            .unwrap()
+            .message
+            .unwrap();
+        assert_eq!(m.path, "/weixin/");
+        assert_eq!(m.deadline, Duration::from_millis(4500));
+        assert_eq!(m.body_limit, 65536);
+        assert!(m.aes_key.is_none());
+        let cases = [
+            (
+                vec![("WXGATE_TOKEN", "pamtest"), ("WXGATE_AES_KEY", "tooshort")],
+                "WXGATE_AES_KEY",
+            ),
+            (
+                vec![(
+                    "WXGATE_AES_KEY",
+                    "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+                )],
+                "WXGATE_TOKEN",
+            ),
+            (vec![("WXGATE_TOKEN", "a b")], "WXGATE_TOKEN"),
+            (
+                vec![
+                    ("WXGATE_TOKEN", "pamtest"),
+                    (
+                        "WXGATE_AES_KEY_PREVIOUS",
+                        "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+                    ),
+                ],
+                "WXGATE_AES_KEY",
+            ),
+            (
+                vec![
+                    ("WXGATE_TOKEN", "pamtest"),
+                    ("WXGATE_WEBHOOK_URL", "http://127.0.0.1:9/"),
+                ],
+                "WXGATE_WEBHOOK_SECRET",
+            ),
+            (
+                vec![
+                    ("WXGATE_TOKEN", "pamtest"),
+                    ("WXGATE_WEBHOOK_URL", "ftp://x/"),
+                    ("WXGATE_WEBHOOK_SECRET", "0123456789abcdefg"),
+                ],
+                "WXGATE_WEBHOOK_URL",
+            ),
+            (
+                vec![
+                    ("WXGATE_TOKEN", "pamtest"),
+                    ("WXGATE_WEIXIN_PATH", "weixin"),
+                ],
+                "WXGATE_WEIXIN_PATH",
+            ),
+            (
+                vec![
+                    ("WXGATE_TOKEN", "pamtest"),
+                    ("WXGATE_REPLY_DEADLINE_MS", "soon"),
+                ],
+                "WXGATE_REPLY_DEADLINE_MS",
+            ),
+        ];
+        for (pairs, key) in cases {
+            let e = with(&pairs).unwrap_err();
+            assert!(e.key.starts_with(key), "{pairs:?}: {e}");
+        }
+        let m = with(&[
+            ("WXGATE_TOKEN", "pamtest"),
+            (
+                "WXGATE_AES_KEY",
+                "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+            ),
+        ])
+        .unwrap();
+        assert!(
+            !format!("{m:?}").contains("abcdefghijklmnop"),
+            "keys are redacted"
+        );
+        assert!(
+            !format!("{m:?}").contains("pamtest"),
+            "the Token is redacted"
+        );
+    }
+
+    #[test]
+    fn rules_come_from_the_file_and_bad_ones_name_the_rule() {
+        let dir = std::env::temp_dir().join(format!("wxgate-rules-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("wxgate.toml");
+        std::fs::write(
+            &file,
+            "token = \"pamtest\"\n[[rules]]\nevent = \"subscribe\"\nreply = { type = \"text\", content = \"hi\" }\n[[rules]]\nkey = \"K\"\nreply = { type = \"image\", media_id = \"\" }\n",
+        )
+        .unwrap();
+        let e = Sources::load(Some(&file), env(OK))
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.key, "rules[1].reply", "{e}");
+        std::fs::write(&file, "token = \"pamtest\"\n[[rules]]\nevent = \"subscribe\"\nreply = { type = \"text\", content = \"hi\" }\n").unwrap();
+        let c = Sources::load(Some(&file), env(OK))
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(c.message.unwrap().rules.len(), 1);
+    }
+
+    #[test]
+    fn the_demo_rules_are_valid() {
+        let mut s = Sources::load(None, env(OK)).unwrap();
+        s.set("token", "wxgatedemo");
+        s.set_rules(crate::cli::demo_rules());
+        assert_eq!(s.validate().unwrap().message.unwrap().rules.len(), 4);
     }
 
     #[test]

@@ -65,8 +65,8 @@ impl<T: Clone + Send + Sync + 'static> SingleFlight<T> {
             }
         };
         // An error means the task ended without a result: it panicked.
-        let result = rx.wait_for(Option::is_some).await.ok()?.clone();
-        result
+        let finished = rx.wait_for(Option::is_some).await.ok()?;
+        finished.clone()
     }
 
     /// The finished result for `key`, without waiting or starting anything.

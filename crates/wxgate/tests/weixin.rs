@@ -33,7 +33,8 @@ reply = { type = "text", content = "你说的是：{text}" }
 
 struct Account {
     app: TestApp,
-    sim: Sim,
+    /// Kept alive for the app's WeChat API calls.
+    _sim: Sim,
 }
 
 async fn account(extra: &[(&str, &str)]) -> Account {
@@ -41,7 +42,7 @@ async fn account(extra: &[(&str, &str)]) -> Account {
     let mut settings = vec![("token", TOKEN), ("aes_key", KEY)];
     settings.extend_from_slice(extra);
     let app = spawn_app_with_rules(&sim.url, &temp_db(), &settings, RULES).await;
-    Account { app, sim }
+    Account { app, _sim: sim }
 }
 
 fn target(app: &TestApp, mode: PushMode, key: Option<&str>) -> PushTarget {
@@ -261,10 +262,10 @@ async fn hostile_pushes_get_a_4xx_and_never_reach_the_handler() {
     let raw = Raw::new(&a.app);
     let now = wxgate::db::now();
     let good = Raw::signed(now);
-    let bomb = format!(
+    let bomb = (
         "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">]>\
          <xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType><Content>&lol2;</Content></xml>"
-    );
+    ).to_owned();
     let xxe = "<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><xml><Content>&e;</Content></xml>";
     let cases: Vec<(&str, String, String, StatusCode)> = vec![
         (
@@ -387,15 +388,18 @@ enum Answer {
     Status(u16),
 }
 
+/// Each delivery: (signature header, delivery header, body).
+type Seen = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
+
 struct Receiver {
     url: String,
-    seen: Arc<Mutex<Vec<(String, String, Vec<u8>)>>>,
+    seen: Seen,
 }
 
 impl Receiver {
     async fn start(answer: Answer, delay: Duration) -> Self {
         use axum::routing::post;
-        let seen: Arc<Mutex<Vec<(String, String, Vec<u8>)>>> = Default::default();
+        let seen: Seen = Default::default();
         let log = seen.clone();
         let app = axum::Router::new().route(
             "/hook",
@@ -590,4 +594,113 @@ async fn without_a_token_there_is_no_message_server() {
     let p = Browser::new().get(&format!("{}/weixin/", app.url)).await;
     assert_eq!(p.status, StatusCode::NOT_FOUND);
     let _ = sim;
+}
+
+#[tokio::test]
+async fn the_python_example_receiver_in_the_readme_works() {
+    use std::io::{BufRead, BufReader};
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/webhook_receiver.py"
+    );
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .arg("127.0.0.1:0")
+        .env("WXGATE_WEBHOOK_SECRET", HOOK_SECRET)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs the example receiver");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect(&line)
+        .to_owned();
+    let a = account(&[("webhook_url", &url), ("webhook_secret", HOOK_SECRET)]).await;
+    let t = target(&a.app, PushMode::Safe, Some(KEY));
+    let report = push(
+        &t,
+        OPENID,
+        &Outgoing::Text {
+            content: "time".into(),
+        },
+    )
+    .await;
+    let answered = content(&report);
+    let report2 = push(
+        &t,
+        OPENID,
+        &Outgoing::Text {
+            content: "hello".into(),
+        },
+    )
+    .await;
+    child.kill().unwrap();
+    assert_eq!(answered, format!("webhook says hi to {OPENID}"));
+    assert_eq!(
+        content(&report2),
+        "你说的是：hello",
+        "{{}} from the receiver: the rules answer"
+    );
+}
+
+#[tokio::test]
+async fn wxgate_sim_push_and_verify_from_the_command_line() {
+    let a = account(&[]).await;
+    let url = format!("{}/weixin/", a.app.url);
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_wxgate"))
+            .args(["sim"])
+            .args(args)
+            .env_remove("WXGATE_TOKEN")
+            .env_remove("WXGATE_AES_KEY")
+            .env_remove("WXGATE_APPID")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let url2 = url.clone();
+    let (ok, out) = tokio::task::spawn_blocking(move || {
+        run(&[
+            "push",
+            "--url",
+            &url2,
+            "--token",
+            TOKEN,
+            "--aes-key",
+            KEY,
+            "--appid",
+            APPID,
+            "text",
+            "你好",
+            "世界",
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("你说的是：你好 世界") && out.contains("safe mode"),
+        "{out}"
+    );
+    let url2 = url.clone();
+    let (ok, out) = tokio::task::spawn_blocking(move || {
+        run(&["push", "--url", &url2, "--token", "wrongtoken", "subscribe"])
+    })
+    .await
+    .unwrap();
+    assert!(!ok, "a rejected answer exits non-zero: {out}");
+    assert!(out.contains("403"), "{out}");
+    let (ok, out) =
+        tokio::task::spawn_blocking(move || run(&["verify", "--url", &url, "--token", TOKEN]))
+            .await
+            .unwrap();
+    assert!(ok, "{out}");
 }

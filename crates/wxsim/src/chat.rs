@@ -24,7 +24,8 @@ header{flex:none;height:48px;display:flex;align-items:center;justify-content:cen
 header h1{margin:0;font-size:17px;font-weight:500;max-width:70%;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 header a{position:absolute;left:12px;color:#191919;text-decoration:none;font-size:22px}
 .who{flex:none;display:flex;align-items:center;gap:6px;padding:6px 12px;font-size:12px;color:#808080}
-.who select{flex:1;font-size:13px;padding:2px;border:1px solid #d5d5d5;border-radius:4px;background:#fff}
+.who label{white-space:nowrap}
+.who select{flex:1;min-width:0;width:100%;font-size:13px;padding:2px;border:1px solid #d5d5d5;border-radius:4px;background:#fff}
 #no-target{margin:8px 12px;padding:10px;background:#fff7e6;border:1px solid #ffd591;border-radius:6px;font-size:13px;line-height:1.5}
 #no-target code{background:#f5f5f5;padding:0 3px;border-radius:3px;word-break:break-all}
 #chat-log{flex:1;overflow-y:auto;padding:12px 12px 20px}
@@ -435,7 +436,7 @@ pub fn chat_page(config: &SimConfig) -> Response {
     };
     let page = format!(
         concat!(
-            "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">",
+            "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\">",
             "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1,maximum-scale=1\">",
             "<title>{account} · wxsim 聊天</title><style>{style}</style></head>",
             "<body data-has-target=\"{has_target}\" data-account-initial=\"{initial}\">",

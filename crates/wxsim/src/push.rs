@@ -128,6 +128,12 @@ impl PushTarget {
                 self.mode.label()
             ));
         }
+        if self.appid.is_empty() {
+            return Err(format!(
+                "{} mode needs the AppID (appid): it is the trailer of every encrypted payload",
+                self.mode.label()
+            ));
+        }
         let key = EncodingAesKey::parse(key).map_err(|e| format!("aes_key: {e}"))?;
         Ok(MessageCrypt::with_receive_id(key, &self.appid))
     }

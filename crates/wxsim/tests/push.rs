@@ -442,6 +442,11 @@ async fn safe_mode_without_a_key_is_reported_not_sent() {
     assert_problem(&report, "EncodingAESKey");
     assert!(report.deliveries.is_empty());
     assert!(server.got().is_empty());
+    let mut target = server.target(PushMode::Safe);
+    target.appid = String::new();
+    let report = push::push(&target, OPENID, &text("x")).await;
+    assert_problem(&report, "AppID");
+    assert!(server.got().is_empty());
 }
 
 #[tokio::test]
@@ -548,7 +553,7 @@ async fn slow_server_gets_the_same_message_three_times() {
         assert_eq!(g.text("MsgId"), id);
         assert_eq!(g.body, got[0].body, "the same body each time");
     }
-    assert_eq!(report.reply.unwrap().fields["Content"], "finally");
+    assert_eq!(report.reply.as_ref().unwrap().fields["Content"], "finally");
     assert!(report.notes.iter().any(|n| n.contains("3 times")));
 }
 
