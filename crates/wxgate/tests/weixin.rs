@@ -639,6 +639,7 @@ async fn the_python_example_receiver_in_the_readme_works() {
     )
     .await;
     child.kill().unwrap();
+    child.wait().unwrap();
     assert_eq!(answered, format!("webhook says hi to {OPENID}"));
     assert_eq!(
         content(&report2),
