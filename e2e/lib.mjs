@@ -16,6 +16,8 @@ export const SCREENSHOT_DIR = path.join(E2E_DIR, 'screenshots');
 export const RESULTS_DIR = path.join(E2E_DIR, 'test-results');
 
 const HOME_URL_RE = /http:\/\/127\.0\.0\.1:\d+\/index\//;
+// `wxgate demo: chat with the account at http://127.0.0.1:PORT/_sim/chat` (printed before the home URL).
+const CHAT_URL_RE = /chat with the account at (http:\/\/127\.0\.0\.1:\d+\/_sim\/chat)/;
 const START_TIMEOUT_MS = 60_000;
 
 /** Path of the page the simulator shows to ask the user for consent. */
@@ -29,10 +31,17 @@ export const CONSENT_PATH = '/connect/oauth2/authorize';
  * Starts `wxgate demo` on a free loopback port with a fresh SQLite database
  * and resolves once it has printed its home URL on stdout.
  *
+ * `chatUrl` is the simulator's chat page (`http://127.0.0.1:PORT/_sim/chat`) from the
+ * `wxgate demo: chat with the account at …` line, or null if the demo did not print one;
+ * `simOrigin` is that page's origin (null likewise).
+ *
  * @returns {Promise<{homeUrl: string, origin: string, url: (p: string) => string,
+ *   chatUrl: string | null, simOrigin: string | null,
  *   output: () => string, stop: () => Promise<void>}>}
+ * @param {{logName?: string}} [options] its output goes to e2e/test-results/LOGNAME.log
+ *   (default `wxgate`), so test files running in parallel keep separate logs.
  */
-export async function startApp() {
+export async function startApp({ logName = 'wxgate' } = {}) {
   const bin = process.env.WXGATE_BIN || path.join(REPO_ROOT, 'target', 'debug', 'wxgate');
   if (!existsSync(bin)) {
     throw new Error(
@@ -60,7 +69,7 @@ export async function startApp() {
   const saveLog = () => {
     try {
       mkdirSync(RESULTS_DIR, { recursive: true });
-      writeFileSync(path.join(RESULTS_DIR, 'wxgate.log'), output());
+      writeFileSync(path.join(RESULTS_DIR, `${logName}.log`), output());
     } catch {
       // best effort only
     }
@@ -114,7 +123,15 @@ export async function startApp() {
   });
 
   const origin = new URL(homeUrl).origin;
-  return { homeUrl, origin, url: (p) => new URL(p, origin).href, output, stop };
+  // The demo prints the chat line before the home URL; allow a moment in case it comes later.
+  let chat = stdout.match(CHAT_URL_RE);
+  for (let i = 0; !chat && i < 20 && child.exitCode === null; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    chat = stdout.match(CHAT_URL_RE);
+  }
+  const chatUrl = chat ? chat[1] : null;
+  const simOrigin = chatUrl ? new URL(chatUrl).origin : null;
+  return { homeUrl, origin, url: (p) => new URL(p, origin).href, chatUrl, simOrigin, output, stop };
 }
 
 // ---------------------------------------------------------------------------

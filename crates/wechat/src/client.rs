@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::errcode::ErrCode;
@@ -64,7 +65,7 @@ pub struct ClientConfig {
 #[derive(Clone, Debug)]
 pub struct Client {
     http: reqwest::Client,
-    config: ClientConfig,
+    pub(crate) config: ClientConfig,
 }
 
 impl Client {
@@ -144,13 +145,35 @@ impl Client {
         Ok(())
     }
 
-    async fn get<T: DeserializeOwned>(
+    pub(crate) async fn get<T: DeserializeOwned>(
         &self,
         path: &'static str,
         query: &[(&str, &str)],
     ) -> Result<T, Error> {
         let url = format!("{}{}", self.config.api_base.trim_end_matches('/'), path);
         let request = self.http.get(url).query(query);
+        self.send(path, request).await
+    }
+
+    /// POSTs `body` as raw UTF-8 JSON (see [`json_body`]). Never retried: a POST that timed out
+    /// may still have taken effect, so the caller gets [`Error::Timeout`] and decides.
+    pub(crate) async fn post_json<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &'static str,
+        query: &[(&str, &str)],
+        body: &B,
+    ) -> Result<T, Error> {
+        let body = json_body(body).map_err(|e| Error::Transport {
+            path,
+            message: format!("could not encode the request body: {e}"),
+        })?;
+        let url = format!("{}{}", self.config.api_base.trim_end_matches('/'), path);
+        let request = self
+            .http
+            .post(url)
+            .query(query)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
         self.send(path, request).await
     }
 
@@ -194,6 +217,13 @@ impl Client {
         );
         parse_body(path, status, &body)
     }
+}
+
+/// A request body as WeChat wants it: JSON in raw UTF-8. WeChat rejects `\uXXXX` escapes with
+/// 40033 (§D.1), which some encoders (Python's default `ensure_ascii`) produce; serde_json
+/// never escapes non-ASCII, so `"主页"` goes out as its UTF-8 bytes.
+pub(crate) fn json_body<B: Serialize + ?Sized>(body: &B) -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::to_vec(body)
 }
 
 /// WeChat signals errors with HTTP 200 and `{"errcode":N,"errmsg":"…"}`; success bodies of the

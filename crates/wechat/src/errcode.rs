@@ -30,6 +30,38 @@ impl ErrCode {
     pub const USER_UNAUTHORIZED: Self = Self(50001);
     pub const IP_NOT_REGISTERED: Self = Self(61004);
 
+    // Custom menus (§D.1): WeChat's names for a menu that breaks a limit. `menu::validate`
+    // catches all of these locally, with a path.
+    pub const INVALID_MEDIA_ID: Self = Self(40007);
+    pub const INVALID_BUTTON_SIZE: Self = Self(40016);
+    pub const INVALID_BUTTON_TYPE: Self = Self(40017);
+    pub const INVALID_BUTTON_NAME_SIZE: Self = Self(40018);
+    pub const INVALID_BUTTON_KEY_SIZE: Self = Self(40019);
+    pub const INVALID_BUTTON_URL_SIZE: Self = Self(40020);
+    /// From the old 返回码说明 table (不合法的菜单版本号); not seen in recent docs.
+    pub const INVALID_MENU_VERSION: Self = Self(40021);
+    /// From the old 返回码说明 table (不合法的子菜单级数): nesting below sub_button.
+    pub const INVALID_SUB_MENU_LEVEL: Self = Self(40022);
+    pub const INVALID_SUB_BUTTON_SIZE: Self = Self(40023);
+    pub const INVALID_SUB_BUTTON_TYPE: Self = Self(40024);
+    pub const INVALID_SUB_BUTTON_NAME_SIZE: Self = Self(40025);
+    pub const INVALID_SUB_BUTTON_KEY_SIZE: Self = Self(40026);
+    pub const INVALID_SUB_BUTTON_URL_SIZE: Self = Self(40027);
+    /// `\uXXXX` escapes in a POST body: WeChat wants raw UTF-8.
+    pub const INVALID_CHARSET: Self = Self(40033);
+    pub const INVALID_SUB_BUTTON_URL_DOMAIN: Self = Self(40054);
+    pub const INVALID_BUTTON_URL_DOMAIN: Self = Self(40055);
+    pub const SUB_MENU_DATA_MISSING: Self = Self(41007);
+    /// `menu/get` on an account without a menu; `Client::menu_get` returns an empty set.
+    pub const MENU_NOT_EXIST: Self = Self(46003);
+    pub const NO_SUCH_MENUID: Self = Self(65301);
+    pub const NO_SUCH_USER: Self = Self(65302);
+    pub const NO_DEFAULT_MENU: Self = Self(65303);
+    pub const EMPTY_MATCHRULE: Self = Self(65304);
+    pub const TOO_MANY_CONDITIONAL_MENUS: Self = Self(65305);
+    pub const NOT_UTF8: Self = Self(65318);
+    pub const MATCHRULE_PRIVACY: Self = Self(65320);
+
     /// The OAuth `code` itself is bad: wrong, expired, already used or missing. The user can
     /// fix this by logging in again; the operator has nothing to do.
     pub fn is_bad_code(self) -> bool {
@@ -68,6 +100,26 @@ impl ErrCode {
         )
     }
 
+    /// The menu itself breaks one of WeChat's rules: fix the menu file, not the set-up.
+    pub fn is_menu_invalid(self) -> bool {
+        matches!(
+            self.0,
+            40007 | 40016
+                ..=40027
+                    | 40033
+                    | 40054
+                    | 40055
+                    | 41007
+                    | 65304
+                    | 65307
+                    | 65308
+                    | 65316
+                    | 65317
+                    | 65318
+                    | 65320
+        )
+    }
+
     /// What the code means, in words an operator understands (not WeChat's errmsg).
     pub fn meaning(self) -> &'static str {
         match self.0 {
@@ -82,7 +134,7 @@ impl ErrCode {
             40125 => "invalid AppSecret: check WXGATE_SECRET",
             40163 => "the OAuth code has already been used",
             40164 | 61004 => {
-                "this server's IP is not in the account's API IP whitelist (公众平台 → 基本配置 → IP白名单)"
+                "this server's IP is not in the API IP whitelist: add the IP shown in errmsg to 公众平台 → 基本配置 → IP白名单"
             }
             40243 => "the AppSecret is frozen: unfreeze it in the 公众平台 console",
             41001 => "access_token missing",
@@ -93,12 +145,41 @@ impl ErrCode {
             42001 => "access_token expired",
             42002 => "refresh_token expired: the user must authorize again",
             42003 => "OAuth code expired",
-            45009 => "the account's daily API quota is used up",
+            45009 => {
+                "daily quota used up: wait until midnight (Beijing time) or clear it in the console (10 times a month); wxgate caches tokens to avoid this, so look for other programs using this AppID"
+            }
             45011 => "the per-minute API quota is used up; slow down",
             48001 => {
                 "API unauthorized (a snsapi_base token, a snapshot-page user, or an unverified account)"
             }
             50001 => "the user has not authorized this API",
+            40007 => {
+                "invalid media_id: use the id of a permanent material (永久素材) of this account"
+            }
+            40016 => "the menu needs 1 to 3 top-level buttons (also sent for malformed menu JSON)",
+            40017 => "a top-level button has an unknown type",
+            40018 => "a top-level button name is empty or over 16 bytes",
+            40019 => "a top-level button key is missing or over 128 bytes",
+            40020 => "a top-level button url is missing or over 1024 bytes",
+            40021 => "invalid menu version",
+            40022 => "menus nest only two levels: a sub-button cannot have sub_button",
+            40023 => "a sub_button list needs 1 to 5 buttons",
+            40024 => "a sub-button has an unknown type",
+            40025 => "a sub-button name is empty or over 60 bytes",
+            40026 => "a sub-button key is missing or over 128 bytes",
+            40027 => "a sub-button url is missing or over 1024 bytes",
+            40033 => "the request body has \\uXXXX escapes: send raw UTF-8 JSON",
+            40054 => "a sub-button url is not an http:// or https:// URL (or is URL-encoded)",
+            40055 => "a top-level button url is not an http:// or https:// URL (or is URL-encoded)",
+            41007 => "sub_button data missing",
+            46003 => "the account has no menu yet",
+            65301 => "no personalized menu with this menuid",
+            65302 => "no such user (trymatch takes a follower's openid or WeChat ID)",
+            65303 => "create the default menu first: personalized menus need one",
+            65304 => "the matchrule is empty: set tag_id or client_platform_type",
+            65305 => "too many personalized menus: delete some first",
+            65318 => "the request body is not UTF-8",
+            65320 => "gender, region and language match rules are no longer allowed: use tag_id",
             _ => "unknown WeChat error",
         }
     }
@@ -113,5 +194,71 @@ impl fmt::Debug for ErrCode {
 impl fmt::Display for ErrCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.0, self.meaning())
+    }
+}
+
+/// The caller's IP in a 40164/61004 errmsg, so an operator can be told exactly what to add to
+/// the IP whitelist: `invalid ip 47.94.148.108 ipv6 ::ffff:47.94.148.108, not in whitelist rid: …`
+/// gives `47.94.148.108`. Only a value that parses as an IP address is returned.
+pub fn whitelist_ip(errmsg: &str) -> Option<&str> {
+    const MARKERS: &[&str] = &["invalid ip ", "requestIP: ", "requestIP:", "clientip: "];
+    MARKERS.iter().find_map(|marker| {
+        let start = errmsg.find(marker)? + marker.len();
+        let rest = &errmsg[start..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_hexdigit() || c == '.' || c == ':'))
+            .unwrap_or(rest.len());
+        let ip = rest[..end].trim_end_matches('.');
+        ip.parse::<std::net::IpAddr>().is_ok().then_some(ip)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whitelist_ip_comes_from_the_errmsg() {
+        assert_eq!(
+            whitelist_ip(
+                "invalid ip 47.94.148.108 ipv6 ::ffff:47.94.148.108, not in whitelist rid: 6513aa28-57d848c6-68a55827"
+            ),
+            Some("47.94.148.108")
+        );
+        assert_eq!(
+            whitelist_ip("invalid ip 2001:db8::1, not in whitelist"),
+            Some("2001:db8::1")
+        );
+        assert_eq!(
+            whitelist_ip("access clientip is not registered requestIP: 1.2.3.4 rid: x"),
+            Some("1.2.3.4")
+        );
+        assert_eq!(
+            whitelist_ip("access clientip is not registered, not in ip-white-list"),
+            None
+        );
+        assert_eq!(whitelist_ip("invalid ip abc, not in whitelist"), None);
+        assert_eq!(whitelist_ip(""), None);
+    }
+
+    #[test]
+    fn menu_codes_are_menu_errors_with_advice() {
+        for code in [
+            ErrCode::INVALID_BUTTON_SIZE,
+            ErrCode::INVALID_SUB_BUTTON_URL_SIZE,
+            ErrCode::INVALID_BUTTON_URL_DOMAIN,
+            ErrCode::INVALID_CHARSET,
+            ErrCode::MATCHRULE_PRIVACY,
+        ] {
+            assert!(code.is_menu_invalid(), "{code:?}");
+            assert_ne!(code.meaning(), "unknown WeChat error", "{code:?}");
+        }
+        assert!(!ErrCode::MENU_NOT_EXIST.is_menu_invalid());
+        assert!(!ErrCode::INVALID_CREDENTIAL.is_menu_invalid());
+        assert!(ErrCode::IP_NOT_REGISTERED.meaning().contains("IP白名单"));
+        assert!(ErrCode::DAILY_QUOTA.meaning().contains("midnight"));
+        for code in 65301..=65305 {
+            assert_ne!(ErrCode(code).meaning(), "unknown WeChat error");
+        }
     }
 }

@@ -7,6 +7,10 @@
 //!   (errmsg carries a changing `rid:` suffix).
 //! - [`oauth`]: 网页授权 — the authorize URL and the typed responses of the `sns/*` endpoints.
 //! - [`client`]: the async HTTP client for `api.weixin.qq.com` (or the simulator), with timeouts.
+//! - [`api`]: account-level calls on that client — base access_token and stable_token, the
+//!   jsapi_ticket, custom menus — each taking the token explicitly (no caching, no retries).
+//! - [`menu`]: menus as data (JSON or TOML), validated against §D.1 before any call, and diffed.
+//! - [`jssdk`]: the JS-SDK `wx.config` signature (§E).
 //!
 //! The message server (消息推送, §C), in the order a push travels:
 //! - [`signature`]: the server [`Token`], `signature` and `msg_signature` checks.
@@ -16,18 +20,25 @@
 //!
 //! Facts come from `docs/wechat-protocol.md` (section letters are cited in doc comments).
 
+pub mod api;
 pub mod client;
+pub mod credential;
 pub mod crypto;
 pub mod errcode;
+pub mod jssdk;
+pub mod menu;
 pub mod message;
 pub mod oauth;
 pub mod reply;
 pub mod signature;
 pub mod types;
 
+pub use api::{BaseToken, Ticket};
 pub use client::{Client, ClientConfig, Error};
 pub use crypto::{CryptError, EncodingAesKey, KeyUsed, MessageCrypt, decrypt_with_rotation};
-pub use errcode::ErrCode;
+pub use errcode::{ErrCode, whitelist_ip};
+pub use jssdk::JsSdkConfig;
+pub use menu::{Button, MatchRule, Menu, MenuError, MenuFormat, MenuSet, RemoteMenu};
 pub use message::{Envelope, Field, Fields, Incoming, Message, MessageError, encrypted_payload};
 pub use oauth::{OAuthToken, Scope, UserInfo, authorize_url};
 pub use reply::{Article, Reply, encrypted_reply_xml};

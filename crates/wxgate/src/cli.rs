@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::{KEYS, Sources};
+use crate::platform::{Platform, TokenApi, explain};
 use crate::startup::Application;
 
 /// The demo account: used only between `wxgate demo`'s own simulator and server.
@@ -72,6 +73,21 @@ enum Command {
         #[arg(long, value_name = "KEY")]
         aes_key: Option<String>,
     },
+    /// The base access_token and jsapi_ticket wxgate caches.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+    /// Custom menus as code: validate, push, get, diff and delete (公众号自定义菜单).
+    Menu {
+        #[command(subcommand)]
+        action: MenuAction,
+    },
+    /// The people who logged in through the web login.
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
     /// Run the simulator and the server together on loopback: try the whole login with no
     /// WeChat account and no internet.
     Demo {
@@ -81,6 +97,77 @@ enum Command {
         /// Where the simulator listens.
         #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
         sim_listen: SocketAddr,
+    },
+}
+
+/// Options every account command takes.
+#[derive(clap::Args, Debug)]
+struct AccountArgs {
+    /// TOML configuration file; WXGATE_* environment variables override it.
+    #[arg(long, env = "WXGATE_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenAction {
+    /// Expiry, source and fetch counts of the cached credentials (never the token itself).
+    Status {
+        #[command(flatten)]
+        account: AccountArgs,
+        /// Also print the access_token (fetching one if none is cached). Keep it secret.
+        #[arg(long)]
+        reveal: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum MenuAction {
+    /// Check a menu file (TOML or WeChat's JSON) against every limit of WeChat; no network.
+    Validate { file: PathBuf },
+    /// Validate, then publish the menu (a file with a matchrule becomes a conditional menu).
+    Push {
+        #[command(flatten)]
+        account: AccountArgs,
+        file: PathBuf,
+        /// Validate and print the JSON that would be sent, without sending it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print the menus WeChat has (default and conditional) as JSON.
+    Get {
+        #[command(flatten)]
+        account: AccountArgs,
+    },
+    /// Show how a menu file differs from the menu WeChat has.
+    Diff {
+        #[command(flatten)]
+        account: AccountArgs,
+        file: PathBuf,
+    },
+    /// Delete the default menu and all conditional menus, or one conditional menu.
+    Delete {
+        #[command(flatten)]
+        account: AccountArgs,
+        /// Delete only this conditional menu.
+        #[arg(long, value_name = "ID")]
+        menuid: Option<String>,
+    },
+    /// Which menu a user (openid or WeChat ID) would see.
+    Trymatch {
+        #[command(flatten)]
+        account: AccountArgs,
+        user: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum UsersAction {
+    /// Users, most recent login first.
+    List {
+        #[command(flatten)]
+        account: AccountArgs,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
     },
 }
 
@@ -314,7 +401,257 @@ async fn run(command: Command) -> Result<(), String> {
                 .map_err(|e| e.to_string())
         }
         Command::Demo { config, sim_listen } => demo(config, sim_listen).await,
+        Command::Token { action } => token_command(action).await,
+        Command::Menu { action } => menu_command(action).await,
+        Command::Users { action } => users_command(action).await,
     }
+}
+
+/// The account's configuration, database and platform credentials, for one-shot commands.
+async fn account(
+    args: &AccountArgs,
+) -> Result<(crate::config::Config, sqlx::SqlitePool, Platform), String> {
+    let sources =
+        Sources::load(args.config.as_deref(), std::env::vars()).map_err(|e| e.to_string())?;
+    let config = sources.validate().map_err(|e| e.to_string())?;
+    let db = crate::db::connect(&config.database_url)
+        .await
+        .map_err(|e| format!("configuration error: WXGATE_DATABASE_URL (database_url): {e}"))?;
+    let client = wechat::Client::new(wechat::ClientConfig {
+        api_base: config.api_base.clone(),
+        appid: config.appid.clone(),
+        secret: config.secret.clone(),
+        timeout: config.upstream_timeout,
+    })
+    .map_err(|e| e.to_string())?;
+    let platform = Platform::new(client, db.clone(), config.token_api);
+    Ok((config, db, platform))
+}
+
+fn read_menu(file: &std::path::Path) -> Result<wechat::menu::Menu, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let format = wechat::menu::MenuFormat::from_path(file);
+    let menu = wechat::menu::parse_menu_file(&text, format)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    if let Err(errors) = wechat::menu::validate(&menu) {
+        let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+        return Err(format!(
+            "{} breaks WeChat's menu limits:\n{}",
+            file.display(),
+            lines.join("\n")
+        ));
+    }
+    Ok(menu)
+}
+
+fn when(unix: Option<i64>) -> String {
+    match unix {
+        None => "never".into(),
+        Some(t) => {
+            let dt = time::OffsetDateTime::from_unix_timestamp(t).map(|d| {
+                d.to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC))
+            });
+            match dt {
+                Ok(d) => format!(
+                    "{:04}-{:02}-{:02} {:02}:{:02}:{:02} (Beijing)",
+                    d.year(),
+                    u8::from(d.month()),
+                    d.day(),
+                    d.hour(),
+                    d.minute(),
+                    d.second()
+                ),
+                Err(_) => t.to_string(),
+            }
+        }
+    }
+}
+
+async fn token_command(action: TokenAction) -> Result<(), String> {
+    let TokenAction::Status {
+        account: args,
+        reveal,
+    } = action;
+    let (_, _, platform) = account(&args).await?;
+    println!(
+        "token API: {} ({})",
+        platform.api.as_str(),
+        match platform.api {
+            TokenApi::Stable => "cgi-bin/stable_token",
+            TokenApi::Classic => "cgi-bin/token",
+        }
+    );
+    for credential in [&platform.access_token, &platform.jsapi_ticket] {
+        let s = credential.status().await;
+        println!("{}:", s.kind);
+        match s.expires_in {
+            Some(left) if left > 0 => {
+                println!("  cached, expires in {left} s at {}", when(s.expires_at))
+            }
+            Some(_) => println!("  expired at {}", when(s.expires_at)),
+            None => println!("  not fetched yet (fetched on first use)"),
+        }
+        println!("  last fetched: {}", when(s.fetched_at));
+        println!(
+            "  fetches from WeChat: {} (forced refreshes today: {})",
+            s.fetch_count, s.forced_today
+        );
+    }
+    if reveal {
+        let token = platform.access_token.get().await.map_err(|e| explain(&e))?;
+        println!("access_token: {token}");
+    }
+    Ok(())
+}
+
+async fn menu_command(action: MenuAction) -> Result<(), String> {
+    match action {
+        MenuAction::Validate { file } => {
+            let menu = read_menu(&file)?;
+            let leaves: usize = menu.button.iter().map(|b| b.sub_button.len().max(1)).sum();
+            println!(
+                "{}: valid ({} top-level buttons, {leaves} actions)",
+                file.display(),
+                menu.button.len()
+            );
+            Ok(())
+        }
+        MenuAction::Push {
+            account: args,
+            file,
+            dry_run,
+        } => {
+            let menu = read_menu(&file)?;
+            if dry_run {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&menu).map_err(|e| e.to_string())?
+                );
+                println!("(dry run: nothing sent)");
+                return Ok(());
+            }
+            let (_, _, platform) = account(&args).await?;
+            let client = &platform.client;
+            let menu = &menu;
+            if menu.matchrule.is_some() {
+                let id = platform
+                    .call(|t| async move { client.menu_add_conditional(&t, menu).await })
+                    .await
+                    .map_err(|e| explain(&e))?;
+                println!("conditional menu published: menuid {id}");
+            } else {
+                platform
+                    .call(|t| async move { client.menu_create(&t, menu).await })
+                    .await
+                    .map_err(|e| explain(&e))?;
+                println!(
+                    "menu published (users see it within about 5 minutes, or on re-following)"
+                );
+            }
+            Ok(())
+        }
+        MenuAction::Get { account: args } => {
+            let (_, _, platform) = account(&args).await?;
+            let client = &platform.client;
+            let menus = platform
+                .call(|t| async move { client.menu_get(&t).await })
+                .await
+                .map_err(|e| explain(&e))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&menus).map_err(|e| e.to_string())?
+            );
+            Ok(())
+        }
+        MenuAction::Diff {
+            account: args,
+            file,
+        } => {
+            let local = read_menu(&file)?;
+            let (_, _, platform) = account(&args).await?;
+            let client = &platform.client;
+            let menus = platform
+                .call(|t| async move { client.menu_get(&t).await })
+                .await
+                .map_err(|e| explain(&e))?;
+            let remote = menus.default_menu();
+            let changes = wechat::menu::diff(&local, &remote);
+            if changes.is_empty() {
+                println!("no differences: WeChat has the menu in {}", file.display());
+            } else {
+                println!("{} differs from WeChat's menu:", file.display());
+                for c in changes {
+                    println!("  {c}");
+                }
+            }
+            Ok(())
+        }
+        MenuAction::Delete {
+            account: args,
+            menuid,
+        } => {
+            let (_, _, platform) = account(&args).await?;
+            let client = &platform.client;
+            match menuid.as_deref() {
+                Some(id) => {
+                    platform
+                        .call(|t| async move { client.menu_delete_conditional(&t, id).await })
+                        .await
+                        .map_err(|e| explain(&e))?;
+                    println!("conditional menu {id} deleted");
+                }
+                None => {
+                    platform
+                        .call(|t| async move { client.menu_delete(&t).await })
+                        .await
+                        .map_err(|e| explain(&e))?;
+                    println!("menu deleted (the default menu and every conditional menu)");
+                }
+            }
+            Ok(())
+        }
+        MenuAction::Trymatch {
+            account: args,
+            user,
+        } => {
+            let (_, _, platform) = account(&args).await?;
+            let client = &platform.client;
+            let user = &user;
+            let menu = platform
+                .call(|t| async move { client.menu_try_match(&t, user).await })
+                .await
+                .map_err(|e| explain(&e))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&menu).map_err(|e| e.to_string())?
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn users_command(action: UsersAction) -> Result<(), String> {
+    let UsersAction::List {
+        account: args,
+        limit,
+    } = action;
+    let (_, db, _) = account(&args).await?;
+    let users = crate::db::list_users(&db, limit.clamp(1, 10_000), 0)
+        .await
+        .map_err(|e| e.to_string())?;
+    if users.is_empty() {
+        println!("no users yet: nobody has logged in through /auth/");
+    }
+    for u in users {
+        println!(
+            "{}  {:<16}  {:<15}  last login {}",
+            u.openid,
+            u.nickname.as_deref().unwrap_or("-"),
+            u.scope,
+            when(Some(u.last_login))
+        );
+    }
+    Ok(())
 }
 
 async fn sim_action(action: SimAction) -> Result<(), String> {
@@ -397,6 +734,25 @@ async fn demo(config: Option<PathBuf>, sim_listen: SocketAddr) -> Result<(), Str
     tokio::spawn(async move {
         if let Err(e) = wxsim::serve(listener, sim).await {
             tracing::error!(error = %e, "simulator stopped");
+        }
+    });
+
+    // A live demo account has a menu: the seed's, with 主页 pointing at this server.
+    let menu_text = include_str!("../../../examples/menu.toml").replace(
+        "http://127.0.0.1:8000/auth/",
+        &format!("{}/auth/", app.public_url()),
+    );
+    let menu = wechat::menu::parse_menu_file(&menu_text, wechat::menu::MenuFormat::Toml)
+        .map_err(|e| format!("examples/menu.toml: {e}"))?;
+    let platform = app.state.platform.clone();
+    tokio::spawn(async move {
+        let client = &platform.client;
+        let menu = &menu;
+        if let Err(e) = platform
+            .call(|t| async move { client.menu_create(&t, menu).await })
+            .await
+        {
+            tracing::warn!(error = %explain(&e), "could not publish the demo menu");
         }
     });
 

@@ -166,6 +166,25 @@ pub struct Config {
     pub state_ttl: Duration,
     /// `None` when no Token is configured: `/weixin/` is then not served.
     pub message: Option<MessageConfig>,
+    pub token_api: crate::platform::TokenApi,
+    /// `None`: the admin API is off.
+    pub admin_token: Option<AdminToken>,
+}
+
+/// The admin API's bearer token; `Debug` is redacted.
+#[derive(Clone)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminToken([redacted])")
+    }
 }
 
 /// Raw values by key, before validation: what the file says, with the environment over it.
@@ -365,6 +384,26 @@ impl Sources {
         let upstream_timeout = self.millis("upstream_timeout_ms", 5000, 1..=120_000)?;
         let state_ttl = self.seconds("state_ttl_secs", 600, 1..=86_400)?;
         let message = self.message()?;
+        let token_api = match self.get("token_api").unwrap_or("stable") {
+            "stable" => crate::platform::TokenApi::Stable,
+            "classic" => crate::platform::TokenApi::Classic,
+            other => {
+                return Err(error(
+                    "token_api",
+                    format!("{other:?} is not one of: stable, classic"),
+                ));
+            }
+        };
+        let admin_token = match self.get("admin_token") {
+            None => None,
+            Some(t) if t.len() < 24 => {
+                return Err(error(
+                    "admin_token",
+                    "must be at least 24 characters (try: openssl rand -hex 24)",
+                ));
+            }
+            Some(t) => Some(AdminToken(t.to_owned())),
+        };
         Ok(Config {
             listen,
             public_url,
@@ -378,6 +417,8 @@ impl Sources {
             upstream_timeout,
             state_ttl,
             message,
+            token_api,
+            admin_token,
         })
     }
 

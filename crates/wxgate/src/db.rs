@@ -170,3 +170,18 @@ pub async fn delete_tokens(pool: &SqlitePool, openid: &str) -> Result<(), sqlx::
         .await?;
     Ok(())
 }
+
+/// Users, most recent login first.
+pub async fn list_users(
+    pool: &SqlitePool,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<User>, sqlx::Error> {
+    sqlx::query_as::<_, User>(
+        "SELECT * FROM users ORDER BY last_login DESC, openid LIMIT ? OFFSET ?",
+    )
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await
+}

@@ -71,6 +71,7 @@ impl Application {
             .map(|m| MessageServer::new(m, &config.appid))
             .transpose()
             .map_err(StartError::Messages)?;
+        let platform = crate::platform::Platform::new(client.clone(), db.clone(), config.token_api);
         let state = AppState::new(Inner {
             config,
             public_url,
@@ -78,6 +79,7 @@ impl Application {
             db,
             templates,
             logins: Default::default(),
+            platform,
             messages,
         });
         let router = http::router(state.clone(), store);

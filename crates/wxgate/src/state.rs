@@ -22,6 +22,8 @@ pub struct Inner {
     pub db: SqlitePool,
     pub templates: Templates,
     pub logins: LoginsInFlight,
+    /// The base access_token and jsapi_ticket, fetched lazily.
+    pub platform: crate::platform::Platform,
     /// The message server, when a Token is configured.
     pub messages: Option<MessageServer>,
 }

@@ -1,5 +1,7 @@
 //! WeChat's JSON endpoints: `sns/oauth2/*`, `sns/userinfo`, `sns/auth` (§A.3–§A.6),
-//! `cgi-bin/token` (§B.1) and `cgi-bin/stable_token` (§B.2).
+//! `cgi-bin/token` (§B.1), `cgi-bin/stable_token` (§B.2), the menu APIs (§D) and
+//! `cgi-bin/ticket/getticket` (§E). The IP whitelist and the daily quotas are enforced before
+//! these handlers, in `wechat_gate`.
 //!
 //! Wire format (§G): always HTTP 200 and `application/json; encoding=utf-8`; errors are
 //! `{"errcode":N,"errmsg":"<text> rid: xxxxxxxx-xxxxxxxx-xxxxxxxx"}`; successful data answers
@@ -15,6 +17,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::Simulator;
+use crate::menu;
 use crate::platform::{Scope, UserGrant};
 use crate::users::headimgurl;
 
@@ -26,16 +29,34 @@ pub fn errmsg(code: i64) -> &'static str {
         40001 => "invalid credential, access_token is invalid or not latest",
         40002 => "invalid grant_type",
         40003 => "invalid openid",
+        40007 => "invalid media_id",
         40013 => "invalid appid",
         40014 => "invalid access_token",
+        40016 => "invalid button size",
+        40017 => "invalid button type",
+        40018 => "invalid button name size",
+        40019 => "invalid button key size",
+        40020 => "invalid button url size",
+        40023 => "invalid sub button size",
+        40024 => "invalid sub button type",
+        40025 => "invalid sub button name size",
+        40026 => "invalid sub button key size",
+        40027 => "invalid sub button url size",
         40029 => "invalid code",
         40030 => "invalid refresh_token",
+        40033 => "invalid charset. please check your request, if include \\uxxxx will create fail!",
+        40054 => "invalid sub button url domain",
+        40055 => "invalid button url domain",
+        40097 => "invalid args",
         40125 => "invalid appsecret",
         40163 => "code been used",
+        40165 => "invalid weapp pagepath",
+        40166 => "invalid weapp appid",
         41001 => "access_token missing",
         41002 => "appid missing",
         41003 => "refresh_token missing",
         41004 => "appsecret missing",
+        41007 => "sub_menu data missing",
         41008 => "missing code",
         41009 => "missing openid",
         42001 => "access_token expired",
@@ -46,9 +67,17 @@ pub fn errmsg(code: i64) -> &'static str {
         44002 => "empty post data",
         45009 => "reach max api daily quota limit",
         45011 => "api minute-quota reach limit must slower retry next minute",
+        46003 => "menu no exist",
         47001 => "data format error",
         48001 => "api unauthorized",
         50001 => "user unauthorized",
+        65301 => "no such menuid",
+        65302 => "no such user",
+        65303 => "there is no selfmenu, please create selfmenu first",
+        65304 => "match rule empty",
+        65316 => "too many domains in menu url",
+        65318 => "must use utf-8 charset",
+        65320 => "privacy fields are not supported in matchrule",
         _ => "system error",
     }
 }
@@ -69,10 +98,19 @@ fn json_reply(value: Value) -> Response {
 
 /// WeChat's error JSON for `code`, with a fresh rid.
 pub fn wx_error(code: i64) -> Response {
+    wx_error_text(code, errmsg(code))
+}
+
+/// WeChat's error JSON for `code` with its own text (before the rid).
+pub fn wx_error_text(code: i64, text: &str) -> Response {
     json_reply(json!({
         "errcode": code,
-        "errmsg": format!("{} rid: {}", errmsg(code), rid()),
+        "errmsg": format!("{text} rid: {}", rid()),
     }))
+}
+
+fn ok_reply() -> Response {
+    json_reply(json!({"errcode": 0, "errmsg": "ok"}))
 }
 
 /// Query parameters; the first occurrence of a key wins, and an empty value counts as missing.
@@ -318,4 +356,139 @@ fn stable(sim: &Simulator, body: &[u8]) -> Result<Value, i64> {
 /// `GET /cgi-bin/stable_token` → 43002.
 pub async fn require_post() -> Response {
     wx_error(43002)
+}
+
+/// The `access_token` query parameter of a `cgi-bin/*` call: a base token from either API.
+/// 41001 missing, 40001 unknown or replaced, 42001 expired.
+fn check_base_token(sim: &Simulator, p: &Params) -> Result<(), i64> {
+    let token = p.get("access_token").ok_or(41001)?;
+    sim.platform().check_base_token(token, sim.now())
+}
+
+fn ok_or_error(result: Result<(), i64>) -> Response {
+    match result {
+        Ok(()) => ok_reply(),
+        Err(code) => wx_error(code),
+    }
+}
+
+/// A JSON body of a non-menu POST: 44002 empty, 47001 not JSON.
+fn json_body(body: &[u8]) -> Result<Value, i64> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(44002);
+    }
+    serde_json::from_slice(body).map_err(|_| 47001)
+}
+
+/// `POST /cgi-bin/menu/create?access_token` with `{"button": [...]}`.
+pub async fn menu_create(
+    State(sim): State<Simulator>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    ok_or_error((|| {
+        check_base_token(&sim, &Params::new(q))?;
+        let buttons = menu::check_menu(&menu::parse_body(&body)?)?;
+        sim.platform().menus.create(buttons);
+        Ok(())
+    })())
+}
+
+/// `GET /cgi-bin/menu/get?access_token`: 46003 without a menu.
+pub async fn menu_get(State(sim): State<Simulator>, RawQuery(q): RawQuery) -> Response {
+    reply(check_base_token(&sim, &Params::new(q)).and_then(|()| sim.platform().menus.get_json()))
+}
+
+/// `GET /cgi-bin/menu/delete?access_token`: the default and every personalized menu.
+pub async fn menu_delete(State(sim): State<Simulator>, RawQuery(q): RawQuery) -> Response {
+    ok_or_error(check_base_token(&sim, &Params::new(q)).map(|()| sim.platform().menus.delete_all()))
+}
+
+/// `POST /cgi-bin/menu/addconditional?access_token` with `{"button": [...], "matchrule": {...}}`
+/// → `{"menuid": "208379533"}` (a string).
+pub async fn menu_add_conditional(
+    State(sim): State<Simulator>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    reply((|| {
+        check_base_token(&sim, &Params::new(q))?;
+        let request = menu::parse_body(&body)?;
+        if sim.platform().menus.default.is_none() {
+            return Err(65303);
+        }
+        let rule = menu::check_matchrule(request.get("matchrule"))?;
+        let buttons = menu::check_menu(&request)?;
+        let menuid = sim.platform().menus.add_conditional(buttons, rule)?;
+        Ok(json!({"menuid": menuid.to_string()}))
+    })())
+}
+
+/// A menuid given as a string (as addconditional returns it) or a number.
+fn menuid_of(v: Option<&Value>) -> Option<u64> {
+    match v? {
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    }
+}
+
+/// `POST /cgi-bin/menu/delconditional?access_token` with `{"menuid": "..."}`.
+pub async fn menu_del_conditional(
+    State(sim): State<Simulator>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    ok_or_error((|| {
+        check_base_token(&sim, &Params::new(q))?;
+        let request = json_body(&body)?;
+        let menuid = menuid_of(request.get("menuid")).ok_or(65301)?;
+        sim.platform().menus.del_conditional(menuid)
+    })())
+}
+
+/// `POST /cgi-bin/menu/trymatch?access_token` with `{"user_id": "openid"}` → `{"button": [...]}`
+/// of the menu that user sees.
+pub async fn menu_trymatch(
+    State(sim): State<Simulator>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    reply((|| {
+        check_base_token(&sim, &Params::new(q))?;
+        let request = json_body(&body)?;
+        let user_id = request
+            .get("user_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let user = sim
+            .config()
+            .users
+            .iter()
+            .find(|u| !user_id.is_empty() && u.openid == user_id)
+            .ok_or(65302)?;
+        let platform = sim.platform();
+        let menu = platform.menus.effective(user).ok_or(46003)?;
+        Ok(json!({"button": menu.buttons}))
+    })())
+}
+
+/// `GET /cgi-bin/get_current_selfmenu_info?access_token`.
+pub async fn selfmenu_info(State(sim): State<Simulator>, RawQuery(q): RawQuery) -> Response {
+    reply(check_base_token(&sim, &Params::new(q)).map(|()| sim.platform().menus.selfmenu_json()))
+}
+
+/// `GET /cgi-bin/ticket/getticket?access_token&type=jsapi|wx_card`: the same ticket until it
+/// expires (callers must cache it).
+pub async fn getticket(State(sim): State<Simulator>, RawQuery(q): RawQuery) -> Response {
+    let p = Params::new(q);
+    reply((|| {
+        check_base_token(&sim, &p)?;
+        let kind = match p.get("type") {
+            Some(k @ ("jsapi" | "wx_card")) => k,
+            _ => return Err(40097),
+        };
+        let (ticket, expires_in) = sim.platform().ticket(kind, sim.now());
+        Ok(json!({"errcode": 0, "errmsg": "ok", "ticket": ticket, "expires_in": expires_in}))
+    })())
 }

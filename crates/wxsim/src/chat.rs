@@ -3,15 +3,26 @@
 //! renders the reply. Server-side values go through [`escape`]; everything from the server's
 //! reply is put in the page with `textContent` and DOM nodes, never `innerHTML`.
 //!
+//! The account's custom menu (§D: the one `menu/trymatch` gives the selected user) sits at the
+//! bottom like WeChat's: up to 3 buttons; tapping a parent opens its sub-menu; tapping a leaf
+//! pushes its event (CLICK with the key, VIEW with the URL and MenuId and then opens the URL in a
+//! new tab, scancode/pic/location events with made-up results) or shows a note for types that
+//! push nothing to the server.
+//!
 //! Ids for browser tests: `#user-select`, `#chat-log`, `#chat-input`, `#chat-send`, `#subscribe`,
-//! `#unsubscribe`, `#raw-log`, `#target-settings`, `#no-target`. Bubbles: `.bubble.user`,
-//! `.bubble.account` (`data-testid="bubble-user"` / `"bubble-account"`); notes:
-//! `[data-testid=no-reply]`, `[data-testid=problems]`, `[data-testid=event-note]`.
+//! `#unsubscribe`, `#raw-log`, `#target-settings`, `#no-target`, `#menu-bar` (hidden without a
+//! menu; `data-menuid`). Bubbles: `.bubble.user`, `.bubble.account` (`data-testid="bubble-user"`
+//! / `"bubble-account"`); notes: `[data-testid=no-reply]`, `[data-testid=problems]`,
+//! `[data-testid=event-note]`, `[data-testid=menu-note]`. Menu: `[data-testid=menu-button]`
+//! (top-level, the name as text), `[data-testid=sub-menu]` (a parent's pop-up),
+//! `[data-testid=sub-button]` (its items).
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::SimConfig;
+use serde_json::{Value, json};
+
+use crate::Simulator;
 use crate::pages::escape;
 use crate::users::page_avatar;
 
@@ -69,6 +80,16 @@ details summary{cursor:pointer}
 #target-settings label span{width:88px;flex:none}
 #target-settings input,#target-settings select{flex:1;min-width:0;font-size:12px;padding:3px}
 #raw-log .entries{max-height:40vh;overflow:auto}
+#menu-bar{display:flex;margin:8px -10px 0;border-top:1px solid #d5d5d5;border-bottom:1px solid #d5d5d5;background:#fbfbfb}
+#menu-bar[hidden]{display:none}
+.menu-item{flex:1;min-width:0;position:relative;border-left:1px solid #e5e5e5}
+.menu-item:first-child{border-left:0}
+.menu-btn{width:100%;height:44px;border:0;background:transparent;font-size:15px;color:#191919;cursor:pointer;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;padding:0 4px}
+.menu-btn.parent::before{content:"\2261  ";color:#9a9a9a}
+.sub-menu{position:absolute;bottom:52px;left:50%;transform:translateX(-50%);min-width:100%;display:flex;flex-direction:column;background:#fff;border:1px solid #d5d5d5;border-radius:6px;box-shadow:0 2px 10px rgba(0,0,0,.12);z-index:10}
+.sub-menu[hidden]{display:none}
+.sub-btn{height:42px;border:0;border-top:1px solid #f0f0f0;background:transparent;font-size:14px;color:#191919;cursor:pointer;padding:0 14px;white-space:nowrap}
+.sub-btn:first-child{border-top:0}
 #raw-log pre{background:#fff;color:#191919;border:1px solid #e5e5e5;padding:6px;white-space:pre-wrap;word-break:break-all;font-size:11px;margin:6px 0}
 "#;
 
@@ -169,7 +190,10 @@ const SCRIPT: &str = r#"
 
   var EVENT_LABELS = {
     subscribe: '你关注了公众号', unsubscribe: '你取消关注了公众号', scan: '扫描了带参数二维码',
-    location_event: '上报了地理位置', click: '点击了菜单', view: '点击了菜单链接'
+    location_event: '上报了地理位置', click: '点击了菜单', view: '点击了菜单链接',
+    scancode_push: '扫码 (scancode_push)', scancode_waitmsg: '扫码 (scancode_waitmsg)',
+    pic_sysphoto: '拍照 (pic_sysphoto)', pic_photo_or_album: '拍照或相册 (pic_photo_or_album)',
+    pic_weixin: '微信相册 (pic_weixin)', location_select: '发送位置 (location_select)'
   };
   function renderOutgoing(message, openid) {
     if (message.type === 'text') {
@@ -379,6 +403,102 @@ const SCRIPT: &str = r#"
   }
   userSel.addEventListener('change', renderHistory);
 
+  // The custom menu: the one WeChat shows the selected user (menu/trymatch semantics).
+  var menuBar = document.getElementById('menu-bar');
+  var SAMPLE_MD5 = '1b5f7c23b5bf75682a53e7b6d163e185';
+  function closeMenus() {
+    var pops = menuBar.querySelectorAll('.sub-menu');
+    for (var i = 0; i < pops.length; i++) pops[i].hidden = true;
+  }
+  function menuAction(b, menuid) {
+    var t = str(b.type), key = str(b.key);
+    if (t === 'click') {
+      push({ type: 'click', key: key });
+    } else if (t === 'view') {
+      var href = safeUrl(str(b.url));
+      var view = { type: 'view', url: str(b.url) };
+      if (menuid !== undefined && menuid !== null && menuid !== '') view.menu_id = String(menuid);
+      push(view);
+      if (href) window.open(href, '_blank', 'noopener');
+    } else if (t === 'scancode_push' || t === 'scancode_waitmsg') {
+      push({ type: t, key: key, result: 'https://wxsim.invalid/scan/' + encodeURIComponent(key) });
+    } else if (t === 'pic_sysphoto' || t === 'pic_photo_or_album' || t === 'pic_weixin') {
+      push({ type: t, key: key, pic_md5: [SAMPLE_MD5] });
+    } else if (t === 'location_select') {
+      push({ type: 'location_select', key: key, x: 23.137466, y: 113.352425, scale: 15,
+        label: '广州市海珠区客村艺苑路 106号', poiname: '' });
+    } else if (t === 'miniprogram') {
+      note('打开小程序 ' + str(b.appid) + ' ' + str(b.pagepath) + ' (模拟器不能打开小程序 / not simulated)', 'menu-note');
+    } else if (t === 'media_id' || t === 'view_limited') {
+      note('微信直接下发素材 ' + str(b.media_id) + ', 不推送事件 (no push to the server)', 'menu-note');
+    } else if (t === 'article_id' || t === 'article_view_limited') {
+      note('微信直接下发发布的图文 ' + str(b.article_id) + ', 不推送事件 (no push to the server)', 'menu-note');
+    } else {
+      note('菜单类型 ' + t + ' 不被模拟 (not simulated)', 'menu-note');
+    }
+    scroll();
+  }
+  function menuButton(cls, testid, name) {
+    var btn = el('button', cls, str(name));
+    btn.type = 'button';
+    btn.setAttribute('data-testid', testid);
+    return btn;
+  }
+  function renderMenu(menu) {
+    menuBar.textContent = '';
+    var buttons = menu && Array.isArray(menu.button) ? menu.button.slice(0, 3) : [];
+    var menuid = menu && menu.menuid !== undefined && menu.menuid !== null ? String(menu.menuid) : '';
+    menuBar.setAttribute('data-menuid', menuid);
+    menuBar.hidden = buttons.length === 0;
+    buttons.forEach(function (b) {
+      var item = el('div', 'menu-item');
+      var btn = menuButton('menu-btn', 'menu-button', b.name);
+      item.appendChild(btn);
+      var subs = Array.isArray(b.sub_button) ? b.sub_button.slice(0, 5) : [];
+      if (subs.length) {
+        btn.className = 'menu-btn parent';
+        var pop = el('div', 'sub-menu');
+        pop.setAttribute('data-testid', 'sub-menu');
+        pop.hidden = true;
+        subs.forEach(function (sb) {
+          var sbtn = menuButton('sub-btn', 'sub-button', sb.name);
+          sbtn.addEventListener('click', function (e) {
+            e.stopPropagation(); closeMenus(); menuAction(sb, menuid);
+          });
+          pop.appendChild(sbtn);
+        });
+        item.appendChild(pop);
+        // A parent only opens its sub-menu: WeChat pushes nothing for it.
+        btn.addEventListener('click', function (e) {
+          e.stopPropagation();
+          var wasHidden = pop.hidden;
+          closeMenus();
+          pop.hidden = !wasHidden;
+        });
+      } else {
+        btn.addEventListener('click', function (e) {
+          e.stopPropagation(); closeMenus(); menuAction(b, menuid);
+        });
+      }
+      menuBar.appendChild(item);
+    });
+  }
+  function loadMenu() {
+    var openid = userSel.value;
+    fetch('/_sim/menu?openid=' + encodeURIComponent(openid))
+      .then(function (r) { return r.json(); })
+      .then(function (d) { if (userSel.value === openid) renderMenu(d.effective); })
+      .catch(function () {});
+  }
+  document.addEventListener('click', closeMenus);
+  userSel.addEventListener('change', loadMenu);
+  // WeChat re-pulls the menu when the chat is opened again.
+  document.addEventListener('visibilitychange', function () { if (!document.hidden) loadMenu(); });
+  var initialMenu = null;
+  try { initialMenu = JSON.parse(document.getElementById('menu-data').textContent || 'null'); } catch (e) {}
+  if (initialMenu && initialMenu.openid === userSel.value) renderMenu(initialMenu.menu);
+  else loadMenu();
+
   fillForm(loadTarget());
   updateNoTarget();
   fetch('/_sim/exchanges').then(function (r) { return r.json(); }).then(function (all) {
@@ -389,8 +509,66 @@ const SCRIPT: &str = r#"
 })();
 "#;
 
+/// JSON inside `<script type="application/json">`: no `<`, `>` or `&` that could end it.
+fn script_json(value: &Value) -> String {
+    value
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+/// The menu bar as the script builds it, for the first render (and pages without script).
+fn menu_bar(menu: Option<&Value>) -> String {
+    let buttons: &[Value] = menu
+        .and_then(|m| m["button"].as_array())
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let mut html = String::new();
+    for b in buttons.iter().take(3) {
+        let name = escape(b["name"].as_str().unwrap_or_default());
+        let subs: &[Value] = b["sub_button"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        html.push_str("<div class=\"menu-item\">");
+        if subs.is_empty() {
+            html.push_str(&format!(
+                "<button class=\"menu-btn\" type=\"button\" data-testid=\"menu-button\">{name}</button>"
+            ));
+        } else {
+            html.push_str(&format!(
+                "<button class=\"menu-btn parent\" type=\"button\" data-testid=\"menu-button\">{name}</button>\
+                 <div class=\"sub-menu\" data-testid=\"sub-menu\" hidden>"
+            ));
+            for sb in subs.iter().take(5) {
+                html.push_str(&format!(
+                    "<button class=\"sub-btn\" type=\"button\" data-testid=\"sub-button\">{}</button>",
+                    escape(sb["name"].as_str().unwrap_or_default())
+                ));
+            }
+            html.push_str("</div>");
+        }
+        html.push_str("</div>");
+    }
+    let menuid = menu
+        .map(|m| m["menuid"].to_string())
+        .filter(|id| id != "null")
+        .unwrap_or_default();
+    format!(
+        "<div id=\"menu-bar\" data-testid=\"menu-bar\" data-menuid=\"{}\"{}>{html}</div>",
+        escape(&menuid),
+        if buttons.is_empty() { " hidden" } else { "" },
+    )
+}
+
 /// The chat page.
-pub fn chat_page(config: &SimConfig) -> Response {
+pub fn chat_page(sim: &Simulator) -> Response {
+    let config = sim.config();
+    // The first user is selected at first; the script fetches the menu of any other.
+    let first = config.users.first().map(|u| u.openid.clone());
+    let effective = first
+        .as_deref()
+        .map(|openid| sim.menus_json(Some(openid))["effective"].clone())
+        .filter(|m| !m.is_null());
+    let menu_data = json!({"openid": first, "menu": effective});
     let initial = config
         .account_name
         .chars()
@@ -449,6 +627,7 @@ pub fn chat_page(config: &SimConfig) -> Response {
             "<footer>",
             "<div class=\"bar\"><input id=\"chat-input\" data-testid=\"chat-input\" type=\"text\" autocomplete=\"off\" placeholder=\"发消息\">",
             "<button id=\"chat-send\" data-testid=\"chat-send\" type=\"button\">发送</button></div>",
+            "{menu_bar}<script type=\"application/json\" id=\"menu-data\">{menu_data}</script>",
             "<div class=\"events\"><button id=\"subscribe\" data-testid=\"subscribe\" type=\"button\">关注</button>",
             "<button id=\"unsubscribe\" data-testid=\"unsubscribe\" type=\"button\">取消关注</button></div>",
             "<details id=\"target-settings\"{open}><summary>推送目标 · {target_line}</summary>",
@@ -474,6 +653,8 @@ pub fn chat_page(config: &SimConfig) -> Response {
         target_line = target_line,
         appid = escape(&config.appid),
         script = SCRIPT,
+        menu_bar = menu_bar(effective.as_ref()),
+        menu_data = script_json(&menu_data),
     );
     (
         StatusCode::OK,

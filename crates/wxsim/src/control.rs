@@ -4,7 +4,7 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::push::{Outgoing, PushTarget};
 use crate::users::{avatar_pixels, avatar_svg};
-use crate::{Fault, Simulator, chat, pages};
+use crate::{Fault, Simulator, Whitelist, chat, pages};
 
 pub fn router() -> Router<Simulator> {
     Router::new()
@@ -23,6 +23,9 @@ pub fn router() -> Router<Simulator> {
             axum::routing::post(add_fault).delete(clear_faults),
         )
         .route("/_sim/clock", axum::routing::post(clock))
+        .route("/_sim/quota", get(quotas).post(set_quota))
+        .route("/_sim/whitelist", get(whitelist).post(set_whitelist))
+        .route("/_sim/menu", get(menus))
         .route("/_sim/users", get(users))
         .route("/_sim/avatar/{index}/{size}", get(avatar))
         .route("/_sim/push", axum::routing::post(push))
@@ -86,6 +89,59 @@ async fn clock(State(sim): State<Simulator>, body: Bytes) -> Response {
         }
         Err(e) => bad_request(format!("expected {{\"advance_secs\": N}}: {e}")),
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuotaBody {
+    path: String,
+    daily_limit: u64,
+}
+
+/// `POST /_sim/quota` with `{"path": "/cgi-bin/token", "daily_limit": 3}` → 204.
+async fn set_quota(State(sim): State<Simulator>, body: Bytes) -> Response {
+    match serde_json::from_slice::<QuotaBody>(&body) {
+        Ok(q) if q.path.starts_with('/') => {
+            sim.set_quota(&q.path, q.daily_limit);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(_) => bad_request("quota path must start with '/'".to_string()),
+        Err(e) => bad_request(format!(
+            "expected {{\"path\": \"/cgi-bin/token\", \"daily_limit\": N}}: {e}"
+        )),
+    }
+}
+
+/// `GET /_sim/quota` → `{"/cgi-bin/token": {"daily_limit": 2000, "used_today": 1}, ...}`.
+async fn quotas(State(sim): State<Simulator>) -> Response {
+    axum::Json(sim.quotas()).into_response()
+}
+
+/// `POST /_sim/whitelist` with `{"enforce": true, "allowed": ["10.0.0.1"]}` → 204.
+async fn set_whitelist(State(sim): State<Simulator>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Whitelist>(&body) {
+        Ok(w) => {
+            sim.set_whitelist(w);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => bad_request(format!(
+            "expected {{\"enforce\": true, \"allowed\": [\"127.0.0.1\"]}}: {e}"
+        )),
+    }
+}
+
+async fn whitelist(State(sim): State<Simulator>) -> Response {
+    axum::Json(sim.whitelist()).into_response()
+}
+
+/// `GET /_sim/menu[?openid=...]` → `{"menu": {...}|null, "conditionalmenu": [...],
+/// "effective": {...}|null}` (`effective` only with `openid`).
+async fn menus(State(sim): State<Simulator>, RawQuery(q): RawQuery) -> Response {
+    let q = q.unwrap_or_default();
+    let openid = url::form_urlencoded::parse(q.as_bytes())
+        .find(|(k, _)| k == "openid")
+        .map(|(_, v)| v.into_owned());
+    axum::Json(sim.menus_json(openid.as_deref())).into_response()
 }
 
 async fn users(State(sim): State<Simulator>) -> Response {
@@ -172,7 +228,7 @@ async fn clear_exchanges(State(sim): State<Simulator>) -> StatusCode {
 }
 
 async fn chat_page(State(sim): State<Simulator>) -> Response {
-    chat::chat_page(sim.config())
+    chat::chat_page(&sim)
 }
 
 /// `GET /_sim/media/{media_id}`: a placeholder picture for a MediaId (the simulator has no

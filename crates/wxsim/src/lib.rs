@@ -1,19 +1,23 @@
 //! wxsim: an offline simulator of the WeChat Official Account platform, as a library.
 //!
 //! It answers on WeChat's own paths (`/connect/oauth2/authorize`, `/sns/*`, `/cgi-bin/token`,
-//! `/cgi-bin/stable_token`) with the parameters, error codes and lifetimes described in
-//! `docs/wechat-protocol.md` §A, §B.1, §B.2 and §G, so that code which works against the
-//! simulator works against WeChat. Everything lives in memory; time is a simulated clock that
-//! tests can move forward with [`Simulator::advance_clock`].
+//! `/cgi-bin/stable_token`, `/cgi-bin/menu/*`, `/cgi-bin/get_current_selfmenu_info`,
+//! `/cgi-bin/ticket/getticket`) with the parameters, error codes, lifetimes and daily quotas
+//! described in `docs/wechat-protocol.md` §A, §B, §D, §E and §G, so that code which works
+//! against the simulator works against WeChat. Everything lives in memory; time is a simulated
+//! clock that tests can move forward with [`Simulator::advance_clock`].
 //!
 //! How to read it:
-//! - this file: the public types ([`SimConfig`], [`Fault`], [`Simulator`], [`serve`]), the router,
-//!   and the middleware that counts calls and injects faults on every WeChat path;
+//! - this file: the public types ([`SimConfig`], [`Fault`], [`Whitelist`], [`Simulator`],
+//!   [`serve`]), the router, and the middleware that, on every WeChat path, counts calls,
+//!   injects faults, enforces the IP whitelist (token paths) and the daily quotas;
 //! - [`users`]: simulated users, the default set, loading them from JSON, generated avatars;
 //! - `platform`: the platform's memory (codes, user tokens, base tokens) as plain functions of
 //!   "now", with no HTTP in it;
 //! - `oauth`: the authorize link and the consent page (browser-facing, HTML);
-//! - `api`: the JSON endpoints (`sns/*`, `cgi-bin/token`, `cgi-bin/stable_token`);
+//! - `api`: the JSON endpoints (`sns/*`, `cgi-bin/token`, `cgi-bin/stable_token`, menus,
+//!   `ticket/getticket`);
+//! - `menu`: menu validation, default and personalized menus, matching;
 //! - [`push`]: WeChat's message push to the account's server URL (URL verification, signed and
 //!   encrypted pushes with timeout and retries, the answer judged by WeChat's rules);
 //! - `control`: the `/_sim/*` paths for tests and humans;
@@ -23,6 +27,7 @@
 mod api;
 mod chat;
 mod control;
+mod menu;
 mod oauth;
 mod pages;
 mod platform;
@@ -32,11 +37,12 @@ mod xml;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -96,6 +102,58 @@ impl fmt::Debug for SimConfig {
     }
 }
 
+/// The API IP whitelist (IP白名单) as `POST /_sim/whitelist` sets it: when `enforce` is on,
+/// `cgi-bin/token` and `cgi-bin/stable_token` answer 40164 to callers not in `allowed`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Whitelist {
+    #[serde(default)]
+    pub enforce: bool,
+    #[serde(default)]
+    pub allowed: Vec<IpAddr>,
+}
+
+/// The paths the IP whitelist guards.
+const WHITELISTED_PATHS: [&str; 2] = ["/cgi-bin/token", "/cgi-bin/stable_token"];
+
+/// WeChat's default daily quotas (§B.1, §B.2, §D); `POST /_sim/quota` sets any path's.
+pub const DEFAULT_QUOTAS: [(&str, u64); 8] = [
+    ("/cgi-bin/token", 2000),
+    ("/cgi-bin/stable_token", 500_000),
+    ("/cgi-bin/menu/create", 1000),
+    ("/cgi-bin/menu/get", 10_000),
+    ("/cgi-bin/menu/delete", 1000),
+    ("/cgi-bin/menu/addconditional", 2000),
+    ("/cgi-bin/menu/delconditional", 2000),
+    ("/cgi-bin/menu/trymatch", 20_000),
+];
+
+/// Daily limits and today's use, by path.
+struct Quotas {
+    limits: BTreeMap<String, u64>,
+    /// path → (simulated day, calls that day).
+    used: BTreeMap<String, (u64, u64)>,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Quotas {
+            limits: DEFAULT_QUOTAS
+                .iter()
+                .map(|(p, n)| (p.to_string(), *n))
+                .collect(),
+            used: BTreeMap::new(),
+        }
+    }
+}
+
+/// One path's quota as `GET /_sim/quota` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct QuotaState {
+    pub daily_limit: u64,
+    pub used_today: u64,
+}
+
 /// A planned failure: the next `count` calls of `path` misbehave.
 ///
 /// `delay_ms` sleeps before answering and combines with the others. Of the rest, the first set
@@ -152,6 +210,8 @@ struct Inner {
     /// The last [`MAX_EXCHANGES`] pushes, oldest first.
     exchanges: Mutex<VecDeque<Exchange>>,
     next_exchange: Mutex<u64>,
+    quotas: Mutex<Quotas>,
+    whitelist: Mutex<Whitelist>,
 }
 
 /// How many pushes the simulator remembers for `/_sim/exchanges` and the chat page.
@@ -188,6 +248,8 @@ impl Simulator {
                 calls: Mutex::new(BTreeMap::new()),
                 exchanges: Mutex::new(VecDeque::new()),
                 next_exchange: Mutex::new(0),
+                quotas: Mutex::new(Quotas::default()),
+                whitelist: Mutex::new(Whitelist::default()),
             }),
         }
     }
@@ -221,6 +283,35 @@ impl Simulator {
             .route(
                 "/cgi-bin/stable_token",
                 post(api::stable_token).get(api::require_post),
+            )
+            .route(
+                "/cgi-bin/menu/create",
+                post(api::menu_create).get(api::require_post),
+            )
+            .route("/cgi-bin/menu/get", get(api::menu_get).post(api::menu_get))
+            .route(
+                "/cgi-bin/menu/delete",
+                get(api::menu_delete).post(api::menu_delete),
+            )
+            .route(
+                "/cgi-bin/menu/addconditional",
+                post(api::menu_add_conditional).get(api::require_post),
+            )
+            .route(
+                "/cgi-bin/menu/delconditional",
+                post(api::menu_del_conditional).get(api::require_post),
+            )
+            .route(
+                "/cgi-bin/menu/trymatch",
+                post(api::menu_trymatch).get(api::require_post),
+            )
+            .route(
+                "/cgi-bin/get_current_selfmenu_info",
+                get(api::selfmenu_info).post(api::selfmenu_info),
+            )
+            .route(
+                "/cgi-bin/ticket/getticket",
+                get(api::getticket).post(api::getticket),
             )
             .route_layer(middleware::from_fn_with_state(self.clone(), wechat_gate));
         wechat.merge(control::router()).with_state(self.clone())
@@ -334,6 +425,75 @@ impl Simulator {
         *offset = offset.saturating_add(secs);
     }
 
+    /// Sets the daily quota of a WeChat path (e.g. `/cgi-bin/token`): the call after `limit`
+    /// calls in one simulated day answers 45009. The day rolls over with the clock.
+    pub fn set_quota(&self, path: &str, daily_limit: u64) {
+        lock(&self.inner.quotas)
+            .limits
+            .insert(path.to_string(), daily_limit);
+    }
+
+    /// Every path with a quota: its limit and today's use.
+    pub fn quotas(&self) -> BTreeMap<String, QuotaState> {
+        let day = self.now() / 86_400;
+        let q = lock(&self.inner.quotas);
+        q.limits
+            .iter()
+            .map(|(path, limit)| {
+                let used_today = match q.used.get(path) {
+                    Some((d, n)) if *d == day => *n,
+                    _ => 0,
+                };
+                (
+                    path.clone(),
+                    QuotaState {
+                        daily_limit: *limit,
+                        used_today,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Replaces the API IP whitelist.
+    pub fn set_whitelist(&self, whitelist: Whitelist) {
+        *lock(&self.inner.whitelist) = whitelist;
+    }
+
+    pub fn whitelist(&self) -> Whitelist {
+        lock(&self.inner.whitelist).clone()
+    }
+
+    /// The JS-SDK ticket `ticket/getticket?type=jsapi` would return now, if one was issued and
+    /// has not expired.
+    pub fn current_jsapi_ticket(&self) -> Option<String> {
+        let now = self.now();
+        self.platform().current_ticket("jsapi", now)
+    }
+
+    /// The menus as `GET /_sim/menu` shows them: `menu` (the default one, or null),
+    /// `conditionalmenu` (personalized ones, oldest first) and, with `openid`, `effective`:
+    /// the menu that user sees (null without a menu or for an unknown openid).
+    pub fn menus_json(&self, openid: Option<&str>) -> serde_json::Value {
+        let platform = self.platform();
+        let menus = &platform.menus;
+        let mut out = serde_json::json!({
+            "menu": menus.default.as_ref().map(menu::Menu::to_json),
+            "conditionalmenu": menus.conditional.iter().map(menu::Menu::to_json).collect::<Vec<_>>(),
+        });
+        if let Some(openid) = openid {
+            let effective = self
+                .config()
+                .users
+                .iter()
+                .find(|u| u.openid == openid)
+                .and_then(|u| menus.effective(u))
+                .map(menu::Menu::to_json);
+            out["effective"] = effective.into();
+        }
+        out
+    }
+
     /// Whether a base access_token (from `cgi-bin/token` or `cgi-bin/stable_token`) is valid now.
     pub fn is_valid_base_token(&self, token: &str) -> bool {
         let now = self.now();
@@ -354,6 +514,46 @@ impl Simulator {
         lock(&self.inner.platform)
     }
 
+    /// The IP whitelist and the daily quota: `Some(error)` when the call may not go on. A call
+    /// that passes counts toward the quota.
+    fn admit(&self, path: &str, ip: Option<IpAddr>) -> Option<Response> {
+        if WHITELISTED_PATHS.contains(&path) {
+            let w = lock(&self.inner.whitelist);
+            if w.enforce {
+                let ip = ip.map_or(IpAddr::from([0, 0, 0, 0]), |ip| ip.to_canonical());
+                if !w.allowed.iter().any(|a| a.to_canonical() == ip) {
+                    let shown = match ip {
+                        IpAddr::V4(v4) => format!("{v4} ipv6 {}", v4.to_ipv6_mapped()),
+                        IpAddr::V6(v6) => format!("{v6} ipv6 {v6}"),
+                    };
+                    return Some(api::wx_error_text(
+                        40164,
+                        &format!("invalid ip {shown}, not in whitelist"),
+                    ));
+                }
+            }
+        }
+        let day = self.now() / 86_400;
+        let mut q = lock(&self.inner.quotas);
+        let limit = q.limits.get(path).copied();
+        let used = q.used.entry(path.to_string()).or_insert((day, 0));
+        if used.0 != day {
+            *used = (day, 0);
+        }
+        if let Some(limit) = limit
+            && used.1 >= limit
+        {
+            let text = if path == "/cgi-bin/token" {
+                "reach max api daily quota limit, could get access_token by getStableAccessToken, more details at https://mmbizurl.cn/s/JtxxFh33r"
+            } else {
+                api::errmsg(45009)
+            };
+            return Some(api::wx_error_text(45009, text));
+        }
+        used.1 += 1;
+        None
+    }
+
     /// Takes one use of the first fault planned for `path`, if any.
     fn take_fault(&self, path: &str) -> Option<Fault> {
         let mut faults = lock(&self.inner.faults);
@@ -371,12 +571,20 @@ impl Simulator {
     }
 }
 
-/// Counts the call, then applies a planned fault, if any, before (or instead of) the handler.
+/// Counts the call, then applies a planned fault, if any, before (or instead of) the handler,
+/// then the IP whitelist and the daily quota.
 async fn wechat_gate(State(sim): State<Simulator>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     *lock(&sim.inner.calls).entry(path.clone()).or_insert(0) += 1;
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
     // Taken (and the lock dropped) before any await.
     let Some(fault) = sim.take_fault(&path) else {
+        if let Some(refused) = sim.admit(&path, ip) {
+            return refused;
+        }
         return next.run(req).await;
     };
     if let Some(ms) = fault.delay_ms {
@@ -403,10 +611,20 @@ async fn wechat_gate(State(sim): State<Simulator>, req: Request, next: Next) -> 
     if let Some(code) = fault.errcode {
         return api::wx_error(code);
     }
+    if let Some(refused) = sim.admit(&path, ip) {
+        return refused;
+    }
     next.run(req).await
 }
 
-/// Serves the simulator on `listener` until the server fails.
+/// Serves the simulator on `listener` until the server fails. The callers' addresses are
+/// known (for the IP whitelist's 40164); a router mounted elsewhere without
+/// `into_make_service_with_connect_info` shows them as `0.0.0.0`.
 pub async fn serve(listener: tokio::net::TcpListener, sim: Simulator) -> std::io::Result<()> {
-    axum::serve(listener, sim.router()).await
+    axum::serve(
+        listener,
+        sim.router()
+            .into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
 }

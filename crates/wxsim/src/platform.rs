@@ -1,7 +1,8 @@
 //! The simulated platform's memory: OAuth codes, user (sns) tokens and base tokens.
 //!
 //! Every function takes `now` (simulated seconds) and returns either a value or a WeChat errcode,
-//! so the rules of §A.2–§A.6, §B.1 and §B.2 read here without any HTTP around them.
+//! so the rules of §A.2–§A.6, §B.1, §B.2 and §E read here without any HTTP around them. The
+//! menus (§D) live in [`crate::menu`].
 
 use std::collections::HashMap;
 
@@ -82,13 +83,55 @@ pub struct TokenOwner {
     pub scope: Scope,
 }
 
+/// A base access_token (from `cgi-bin/token` or `cgi-bin/stable_token`).
+struct BaseToken {
+    token: String,
+    expires_at: u64,
+    /// When it stops working before its expiry: 5 minutes after a newer `cgi-bin/token` fetch,
+    /// or at once after a forced stable_token refresh. Such a token then answers 40001 (not
+    /// latest) rather than 42001 (expired).
+    revoked_at: Option<u64>,
+}
+
+impl BaseToken {
+    fn new(now: u64) -> Self {
+        BaseToken {
+            token: new_token(),
+            expires_at: now.saturating_add(ACCESS_TTL),
+            revoked_at: None,
+        }
+    }
+
+    /// Ok, or the errcode this token gets at `now`.
+    fn check(&self, now: u64) -> Result<(), i64> {
+        match self.revoked_at {
+            Some(r) if now >= r && r < self.expires_at => Err(40001),
+            _ if now >= self.expires_at => Err(42001),
+            _ => Ok(()),
+        }
+    }
+
+    fn valid(&self, now: u64) -> bool {
+        self.check(now).is_ok()
+    }
+}
+
+/// How long a dead token is remembered, so that it answers 42001/40001 for the right reason.
+const REMEMBER_DEAD: u64 = 86_400;
+
 #[derive(Default)]
 struct Stable {
-    current: Option<(String, u64)>,
-    previous: Option<(String, u64)>,
+    /// Oldest first; the last one is the current token.
+    tokens: Vec<BaseToken>,
     force_day: u64,
     forced_today: u32,
     last_forced: Option<u64>,
+}
+
+/// A JS-SDK ticket (`jsapi` or `wx_card`).
+struct Ticket {
+    ticket: String,
+    expires_at: u64,
 }
 
 #[derive(Default)]
@@ -96,9 +139,11 @@ pub struct Platform {
     codes: HashMap<String, CodeGrant>,
     sns_tokens: HashMap<String, SnsToken>,
     refresh_tokens: HashMap<String, RefreshGrant>,
-    /// cgi-bin/token tokens with their expiry.
-    base_tokens: Vec<(String, u64)>,
+    /// cgi-bin/token tokens, oldest first.
+    base_tokens: Vec<BaseToken>,
     stable: Stable,
+    tickets: HashMap<String, Ticket>,
+    pub menus: crate::menu::Menus,
 }
 
 fn random_string(len: usize) -> String {
@@ -112,6 +157,14 @@ fn random_string(len: usize) -> String {
 /// Like WeChat's: 32 characters for a code, long opaque strings for tokens.
 fn new_code() -> String {
     random_string(32)
+}
+
+/// Like the official example's: 86 characters with '-' and '_'.
+fn new_ticket() -> String {
+    let mut t = random_string(84);
+    t.insert(50, '_');
+    t.insert(70, '-');
+    t
 }
 
 fn new_token() -> String {
@@ -239,20 +292,23 @@ impl Platform {
     /// §B.1: each fetch issues a new token; older ones keep at most 5 more minutes.
     pub fn issue_base_token(&mut self, now: u64) -> (String, u64) {
         let cutoff = now.saturating_add(OVERLAP);
-        self.base_tokens.retain(|(_, exp)| now < *exp);
-        for (_, exp) in &mut self.base_tokens {
-            *exp = (*exp).min(cutoff);
-        }
-        let token = new_token();
         self.base_tokens
-            .push((token.clone(), now.saturating_add(ACCESS_TTL)));
-        (token, ACCESS_TTL)
+            .retain(|t| now < t.expires_at.saturating_add(REMEMBER_DEAD));
+        for t in &mut self.base_tokens {
+            t.revoked_at = Some(t.revoked_at.map_or(cutoff, |r| r.min(cutoff)));
+        }
+        let token = BaseToken::new(now);
+        let value = token.token.clone();
+        self.base_tokens.push(token);
+        (value, ACCESS_TTL)
     }
 
     /// §B.2: the same token while valid, rotated in its last 5 minutes; `force` replaces it at
     /// once, at most 20 times a day and 30 s apart (otherwise it acts like a normal call).
     pub fn stable_token(&mut self, force: bool, now: u64) -> (String, u64) {
         let s = &mut self.stable;
+        s.tokens
+            .retain(|t| now < t.expires_at.saturating_add(REMEMBER_DEAD));
         let day = now / 86_400;
         if s.force_day != day {
             s.force_day = day;
@@ -261,36 +317,68 @@ impl Platform {
         let may_force = s.forced_today < FORCE_PER_DAY
             && s.last_forced
                 .is_none_or(|t| now.saturating_sub(t) >= FORCE_MIN_GAP);
+        let current_ok = s.tokens.last().filter(|t| t.valid(now));
         if force && may_force {
             s.forced_today += 1;
             s.last_forced = Some(now);
-            s.previous = None;
-            s.current = Some((new_token(), now.saturating_add(ACCESS_TTL)));
-        } else {
-            match &s.current {
-                Some((_, exp)) if *exp > now.saturating_add(OVERLAP) => {}
-                Some((_, exp)) if *exp > now => {
-                    // Rotation: the old one keeps its own (under 5 minutes) remaining life.
-                    s.previous = s.current.take();
-                    s.current = Some((new_token(), now.saturating_add(ACCESS_TTL)));
-                }
-                _ => {
-                    s.previous = None;
-                    s.current = Some((new_token(), now.saturating_add(ACCESS_TTL)));
+            // The previous stable token stops working at once.
+            for t in &mut s.tokens {
+                if t.valid(now) {
+                    t.revoked_at = Some(now);
                 }
             }
+            s.tokens.push(BaseToken::new(now));
+        } else {
+            match current_ok {
+                Some(t) if t.expires_at > now.saturating_add(OVERLAP) => {}
+                // Rotation in the last 5 minutes: the old one keeps its own remaining life.
+                _ => s.tokens.push(BaseToken::new(now)),
+            }
         }
-        let (token, exp) = s.current.clone().unwrap_or_default();
-        (token, exp.saturating_sub(now))
+        let current = s.tokens.last().expect("a current stable token");
+        (
+            current.token.clone(),
+            current.expires_at.saturating_sub(now),
+        )
+    }
+
+    /// A base token from either API: Ok, 40001 (unknown, or replaced and past its overlap) or
+    /// 42001 (expired).
+    pub fn check_base_token(&self, token: &str, now: u64) -> Result<(), i64> {
+        self.base_tokens
+            .iter()
+            .chain(self.stable.tokens.iter())
+            .find(|t| t.token == token)
+            .ok_or(40001)?
+            .check(now)
     }
 
     pub fn base_token_valid(&self, token: &str, now: u64) -> bool {
-        let s = &self.stable;
-        self.base_tokens
-            .iter()
-            .chain(s.current.iter())
-            .chain(s.previous.iter())
-            .any(|(t, exp)| t == token && now < *exp)
+        self.check_base_token(token, now).is_ok()
+    }
+
+    /// §E: the ticket of `kind` (`jsapi`, `wx_card`): the same one until it expires.
+    pub fn ticket(&mut self, kind: &str, now: u64) -> (String, u64) {
+        let t = self
+            .tickets
+            .entry(kind.to_string())
+            .or_insert_with(|| Ticket {
+                ticket: String::new(),
+                expires_at: 0,
+            });
+        if now >= t.expires_at {
+            t.ticket = new_ticket();
+            t.expires_at = now.saturating_add(ACCESS_TTL);
+        }
+        (t.ticket.clone(), t.expires_at.saturating_sub(now))
+    }
+
+    /// The ticket of `kind` if one is valid at `now`.
+    pub fn current_ticket(&self, kind: &str, now: u64) -> Option<String> {
+        self.tickets
+            .get(kind)
+            .filter(|t| now < t.expires_at)
+            .map(|t| t.ticket.clone())
     }
 }
 
@@ -330,5 +418,28 @@ mod tests {
         assert!(p.base_token_valid(&a, 399));
         assert!(!p.base_token_valid(&a, 400));
         assert!(p.base_token_valid(&b, 7299));
+        assert_eq!(p.check_base_token(&a, 400), Err(40001));
+        assert_eq!(p.check_base_token(&b, 7300), Err(42001));
+        assert_eq!(p.check_base_token("nope", 0), Err(40001));
+    }
+
+    #[test]
+    fn forced_stable_token_voids_the_old_one_at_once() {
+        let mut p = Platform::default();
+        let (a, _) = p.stable_token(false, 0);
+        let (b, _) = p.stable_token(true, 10);
+        assert_ne!(a, b);
+        assert_eq!(p.check_base_token(&a, 10), Err(40001));
+        assert!(p.base_token_valid(&b, 10));
+    }
+
+    #[test]
+    fn ticket_is_reused_until_expiry() {
+        let mut p = Platform::default();
+        let (t, e) = p.ticket("jsapi", 0);
+        assert_eq!(e, 7200);
+        assert_eq!(p.ticket("jsapi", 7199), (t.clone(), 1));
+        assert_ne!(p.ticket("wx_card", 0).0, t);
+        assert_ne!(p.ticket("jsapi", 7200).0, t);
     }
 }

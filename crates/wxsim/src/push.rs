@@ -243,6 +243,16 @@ pub enum Outgoing {
         #[serde(default)]
         pic_md5: Vec<String>,
     },
+    PicPhotoOrAlbum {
+        key: String,
+        #[serde(default)]
+        pic_md5: Vec<String>,
+    },
+    PicWeixin {
+        key: String,
+        #[serde(default)]
+        pic_md5: Vec<String>,
+    },
     LocationSelect {
         key: String,
         x: f64,
@@ -296,6 +306,8 @@ impl Outgoing {
             Outgoing::ScancodePush { .. } => "scancode_push",
             Outgoing::ScancodeWaitmsg { .. } => "scancode_waitmsg",
             Outgoing::PicSysphoto { .. } => "pic_sysphoto",
+            Outgoing::PicPhotoOrAlbum { .. } => "pic_photo_or_album",
+            Outgoing::PicWeixin { .. } => "pic_weixin",
             Outgoing::LocationSelect { .. } => "location_select",
             Outgoing::TemplateSendJobFinish { .. } => "TEMPLATESENDJOBFINISH",
             _ => return None,
@@ -422,7 +434,9 @@ impl Outgoing {
                     ),
                 ]
             }
-            Outgoing::PicSysphoto { key, pic_md5 } => vec![
+            Outgoing::PicSysphoto { key, pic_md5 }
+            | Outgoing::PicPhotoOrAlbum { key, pic_md5 }
+            | Outgoing::PicWeixin { key, pic_md5 } => vec![
                 Node::str("EventKey", key),
                 Node::Parent(
                     "SendPicsInfo",

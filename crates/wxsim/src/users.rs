@@ -31,6 +31,13 @@ pub struct SimUser {
     /// `sns/userinfo` answers 48001.
     #[serde(default)]
     pub snapshot: bool,
+    /// The user's tag ids (用户标签), matched by a personalized menu's `tag_id`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// 1 iOS, 2 Android, 3 others: matched by a personalized menu's `client_platform_type`.
+    /// `None`: matches no platform rule.
+    #[serde(default)]
+    pub client_platform_type: Option<u8>,
 }
 
 impl SimUser {
@@ -46,6 +53,8 @@ impl SimUser {
             unionid: unionid.map(str::to_string),
             privilege: Vec::new(),
             snapshot: false,
+            tags: Vec::new(),
+            client_platform_type: None,
         }
     }
 }
@@ -53,24 +62,27 @@ impl SimUser {
 /// The HTML-injection nickname of the third default user.
 pub const XSS_NICKNAME: &str = r#"<script>alert("xss")</script>&amp;"'"#;
 
-/// Four users: 张三, 🐼熊猫🎋, an HTML-injection nickname and a snapshot user (微信用户).
+/// Four users: 张三 (iOS), 🐼熊猫🎋 (Android, tag `100`), an HTML-injection nickname (other
+/// platform) and a snapshot user (微信用户, no platform).
 pub fn default_users() -> Vec<SimUser> {
     let mut snapshot = SimUser::new("oSnaP8kQz3xV1mW5bJ7tY2uE9rA0", "微信用户", None);
     snapshot.snapshot = true;
-    vec![
-        SimUser::new(
-            "o6_bmjrPTlm6_2sgVt7hMZOPfL2M",
-            "张三",
-            Some("o6_bmasdasdsad6_2sgVt7hMZOPf"),
-        ),
-        SimUser::new(
-            "oLVPpjqs9BhvzwPj5A-vTYAX3GLc",
-            "🐼熊猫🎋",
-            Some("oTGvq0xpGj3Gk5AC2bfAc3LRmT6w"),
-        ),
-        SimUser::new("oMk2Q5pQ3rUAgGtQx8yF0hLn9Kc1", XSS_NICKNAME, None),
-        snapshot,
-    ]
+    let mut zhang = SimUser::new(
+        "o6_bmjrPTlm6_2sgVt7hMZOPfL2M",
+        "张三",
+        Some("o6_bmasdasdsad6_2sgVt7hMZOPf"),
+    );
+    zhang.client_platform_type = Some(1);
+    let mut panda = SimUser::new(
+        "oLVPpjqs9BhvzwPj5A-vTYAX3GLc",
+        "🐼熊猫🎋",
+        Some("oTGvq0xpGj3Gk5AC2bfAc3LRmT6w"),
+    );
+    panda.client_platform_type = Some(2);
+    panda.tags = vec!["100".to_string()];
+    let mut xss = SimUser::new("oMk2Q5pQ3rUAgGtQx8yF0hLn9Kc1", XSS_NICKNAME, None);
+    xss.client_platform_type = Some(3);
+    vec![zhang, panda, xss, snapshot]
 }
 
 /// Reads a JSON array of users. The error names the file and what is wrong with it.

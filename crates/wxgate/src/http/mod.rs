@@ -1,8 +1,11 @@
 //! HTTP routes, one file per area; [`router`] merges them. To find the code for a URL:
 //! `/`, `/index/`, `/auth/`, `/empower/`, `/logout/` → [`login`]; `/weixin/` (WeChat's pushes)
-//! → [`weixin`]; `/healthz`, `/readyz` → [`health`].
+//! → [`weixin`]; `/jssdk/config` → [`jssdk`]; `/admin/…` → [`admin`]; `/healthz`, `/readyz` →
+//! [`health`].
 
+pub mod admin;
 pub mod health;
+pub mod jssdk;
 pub mod login;
 pub mod page;
 pub mod weixin;
@@ -25,6 +28,8 @@ pub fn router(app: AppState, store: sessions::Store) -> Router {
         .merge(login::router())
         .merge(health::router())
         .merge(weixin::router(&app))
+        .merge(jssdk::router())
+        .merge(admin::router(&app))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(sessions)

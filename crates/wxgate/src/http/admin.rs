@@ -1,0 +1,193 @@
+//! The admin surface, for the operator's scripts: `GET /admin/token` (status, never the token),
+//! `GET`/`PUT`/`DELETE /admin/menu`, `GET /admin/users`. Every request needs
+//! `Authorization: Bearer $WXGATE_ADMIN_TOKEN` (compared in constant time); without that
+//! setting the whole surface is off. This replaces the seed's open `/access/`, `/menu/` and
+//! `/dlmenu/`, which let anyone read the access_token or rewrite the menu.
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use wechat::menu::{Menu, MenuFormat};
+
+use crate::platform::explain;
+use crate::state::AppState;
+
+pub fn router(app: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/admin/token", get(token_status))
+        .route(
+            "/admin/menu",
+            get(menu_get).put(menu_put).delete(menu_delete),
+        )
+        .route("/admin/users", get(users))
+        .route_layer(middleware::from_fn_with_state(app.clone(), require_admin))
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// Compares digests, so the comparison takes the same time whatever the lengths.
+fn same_secret(a: &str, b: &str) -> bool {
+    Sha256::digest(a.as_bytes())
+        .ct_eq(&Sha256::digest(b.as_bytes()))
+        .into()
+}
+
+async fn require_admin(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(expected) = app.config.admin_token.as_ref().map(|t| t.as_str()) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "the admin API is off: set WXGATE_ADMIN_TOKEN to turn it on",
+        );
+    };
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match presented {
+        Some(token) if same_secret(token.trim(), expected) => next.run(request).await,
+        Some(_) => error(StatusCode::UNAUTHORIZED, "wrong admin token"),
+        None => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            Json(json!({ "error": "missing Authorization: Bearer <WXGATE_ADMIN_TOKEN>" })),
+        )
+            .into_response(),
+    }
+}
+
+fn wechat_error(e: &wechat::Error) -> Response {
+    let status = match e {
+        wechat::Error::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        _ => StatusCode::BAD_GATEWAY,
+    };
+    let body = json!({ "error": explain(e), "errcode": e.errcode().map(|c| c.0) });
+    (status, Json(body)).into_response()
+}
+
+async fn token_status(State(app): State<AppState>) -> Response {
+    Json(json!({
+        "api": app.platform.api.as_str(),
+        "access_token": app.platform.access_token.status().await,
+        "jsapi_ticket": app.platform.jsapi_ticket.status().await,
+    }))
+    .into_response()
+}
+
+async fn menu_get(State(app): State<AppState>) -> Response {
+    let client = &app.platform.client;
+    match app
+        .platform
+        .call(|t| async move { client.menu_get(&t).await })
+        .await
+    {
+        Ok(menus) => Json(menus).into_response(),
+        Err(e) => wechat_error(&e),
+    }
+}
+
+/// PUT a menu as WeChat's JSON (or TOML with `Content-Type: application/toml`). A menu with a
+/// `matchrule` is added as a conditional menu.
+async fn menu_put(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return error(StatusCode::BAD_REQUEST, "the menu must be UTF-8");
+    };
+    let format = match headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(t) if t.contains("toml") => MenuFormat::Toml,
+        _ => MenuFormat::Json,
+    };
+    let menu: Menu = match wechat::menu::parse_menu_file(text, format) {
+        Ok(m) => m,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    if let Err(errors) = wechat::menu::validate(&menu) {
+        let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "the menu breaks WeChat's limits", "errors": errors })),
+        )
+            .into_response();
+    }
+    let client = &app.platform.client;
+    let menu = &menu;
+    if menu.matchrule.is_some() {
+        match app
+            .platform
+            .call(|t| async move { client.menu_add_conditional(&t, menu).await })
+            .await
+        {
+            Ok(menuid) => Json(json!({ "ok": true, "menuid": menuid })).into_response(),
+            Err(e) => wechat_error(&e),
+        }
+    } else {
+        match app
+            .platform
+            .call(|t| async move { client.menu_create(&t, menu).await })
+            .await
+        {
+            Ok(()) => Json(json!({ "ok": true })).into_response(),
+            Err(e) => wechat_error(&e),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct DeleteQuery {
+    menuid: Option<String>,
+}
+
+/// DELETE removes the default menu and every conditional one (WeChat's menu/delete), or only
+/// the conditional menu `?menuid=`.
+async fn menu_delete(State(app): State<AppState>, Query(q): Query<DeleteQuery>) -> Response {
+    let client = &app.platform.client;
+    let result = match q.menuid.as_deref() {
+        Some(id) => {
+            app.platform
+                .call(|t| async move { client.menu_delete_conditional(&t, id).await })
+                .await
+        }
+        None => {
+            app.platform
+                .call(|t| async move { client.menu_delete(&t).await })
+                .await
+        }
+    };
+    match result {
+        Ok(()) => Json(json!({ "ok": true })).into_response(),
+        Err(e) => wechat_error(&e),
+    }
+}
+
+#[derive(Deserialize)]
+struct UsersQuery {
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+async fn users(State(app): State<AppState>, Query(q): Query<UsersQuery>) -> Response {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let offset = q.offset.unwrap_or(0).max(0);
+    match crate::db::list_users(&app.db, limit, offset).await {
+        Ok(users) => {
+            Json(json!({ "users": users, "limit": limit, "offset": offset })).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "listing users failed");
+            error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}

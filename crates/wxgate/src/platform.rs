@@ -1,0 +1,199 @@
+//! The account's platform credentials — the base access_token (stable_token by default) and
+//! the JS-SDK jsapi_ticket — cached, persisted in the database and shared by every caller
+//! through [`wechat::credential::Credential`], plus operator-facing explanations of WeChat's
+//! errors. Nothing here runs at start-up: the first API call fetches.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::SqlitePool;
+use wechat::credential::{Credential, CredentialStore, Fetched, Fetcher, ForcePolicy, Stored};
+use wechat::{AccessToken, ErrCode};
+
+/// Which WeChat API issues the base access_token (`WXGATE_TOKEN_API`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenApi {
+    /// `cgi-bin/stable_token`: the same token for every caller until it expires; other
+    /// processes fetching it do not invalidate ours.
+    Stable,
+    /// `cgi-bin/token`: each fetch invalidates the previous token after 5 minutes.
+    Classic,
+}
+
+impl TokenApi {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenApi::Stable => "stable",
+            TokenApi::Classic => "classic",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Platform {
+    pub client: wechat::Client,
+    pub api: TokenApi,
+    pub access_token: Credential,
+    pub jsapi_ticket: Credential,
+}
+
+impl Platform {
+    pub fn new(client: wechat::Client, db: SqlitePool, api: TokenApi) -> Self {
+        let store: Arc<dyn CredentialStore> = Arc::new(SqliteCredentials(db));
+        let appid = client.appid().as_str().to_owned();
+        let token_client = client.clone();
+        let fetch_token: Fetcher = Arc::new(move |force| {
+            let client = token_client.clone();
+            Box::pin(async move {
+                let token = match api {
+                    TokenApi::Stable => client.fetch_stable_token(force).await?,
+                    TokenApi::Classic => client.fetch_token().await?,
+                };
+                Ok(Fetched {
+                    value: token.access_token.secret().to_owned(),
+                    expires_in: token.expires_in,
+                })
+            })
+        });
+        let force = (api == TokenApi::Stable).then_some(ForcePolicy::STABLE_TOKEN);
+        let access_token = Credential::new(
+            format!("access_token:{}:{appid}", api.as_str()),
+            fetch_token,
+            store.clone(),
+            force,
+        );
+        let ticket_client = client.clone();
+        let tokens = access_token.clone();
+        let fetch_ticket: Fetcher = Arc::new(move |_force| {
+            let client = ticket_client.clone();
+            let tokens = tokens.clone();
+            Box::pin(async move {
+                let ticket = tokens
+                    .call(|t| {
+                        let client = client.clone();
+                        async move { client.get_jsapi_ticket(&AccessToken::new(t)).await }
+                    })
+                    .await?;
+                Ok(Fetched {
+                    value: ticket.ticket.clone(),
+                    expires_in: ticket.expires_in,
+                })
+            })
+        });
+        let jsapi_ticket =
+            Credential::new(format!("jsapi_ticket:{appid}"), fetch_ticket, store, None);
+        Platform {
+            client,
+            api,
+            access_token,
+            jsapi_ticket,
+        }
+    }
+
+    /// Runs an API call with the base access_token (one retry with a replaced token on
+    /// 40001/40014/42001, never a loop).
+    pub async fn call<T, F, Fut>(&self, call: F) -> Result<T, wechat::Error>
+    where
+        F: Fn(AccessToken) -> Fut,
+        Fut: std::future::Future<Output = Result<T, wechat::Error>>,
+    {
+        self.access_token.call(|t| call(AccessToken::new(t))).await
+    }
+}
+
+/// What an operator should do about a failed platform call, in one or two sentences.
+pub fn explain(error: &wechat::Error) -> String {
+    let Some(code) = error.errcode() else {
+        return format!(
+            "{error} — check that this server can reach WeChat's API ({})",
+            "WXGATE_API_BASE"
+        );
+    };
+    let errmsg = match error {
+        wechat::Error::Api { errmsg, .. } => errmsg.as_str(),
+        _ => "",
+    };
+    match code {
+        ErrCode::IP_NOT_IN_WHITELIST | ErrCode::IP_NOT_REGISTERED => {
+            let ip = wechat::errcode::whitelist_ip(errmsg).unwrap_or("this server's IP");
+            format!(
+                "WeChat refused the call from {ip} (errcode {}): add {ip} to 公众平台 → 设置与开发 → 基本配置 → IP白名单, then try again",
+                code.0
+            )
+        }
+        ErrCode::DAILY_QUOTA => "the account's daily quota for this API is used up (errcode 45009): it resets at midnight Beijing time, or clear it in 公众平台 → 基本配置 (10 times a month). wxgate caches tokens; check for other programs fetching with the same AppID".to_owned(),
+        ErrCode::INVALID_APPSECRET | ErrCode::INVALID_CREDENTIAL if matches!(error, wechat::Error::Api { path, .. } if path.contains("token")) => {
+            format!(
+                "WeChat rejected the AppSecret (errcode {}): check WXGATE_SECRET against 公众平台 → 基本配置 → 开发者密码(AppSecret)",
+                code.0
+            )
+        }
+        ErrCode::INVALID_APPID => {
+            "WeChat does not know this AppID (errcode 40013): check WXGATE_APPID".into()
+        }
+        other => format!(
+            "WeChat answered errcode {}: {} ({errmsg})",
+            other.0,
+            other.meaning()
+        ),
+    }
+}
+
+/// Credentials in the `credentials` table.
+struct SqliteCredentials(SqlitePool);
+
+#[async_trait]
+impl CredentialStore for SqliteCredentials {
+    async fn load(&self, kind: &str) -> Result<Option<Stored>, String> {
+        let row: Option<(String, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT value, expires_at, fetched_at, fetch_count, forced_today, forced_day, last_forced_at
+             FROM credentials WHERE kind = ?",
+        )
+        .bind(kind)
+        .fetch_optional(&self.0)
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(row.map(
+            |(
+                value,
+                expires_at,
+                fetched_at,
+                fetch_count,
+                forced_today,
+                forced_day,
+                last_forced_at,
+            )| Stored {
+                value,
+                expires_at,
+                fetched_at,
+                fetch_count,
+                forced_today,
+                forced_day,
+                last_forced_at,
+            },
+        ))
+    }
+
+    async fn save(&self, kind: &str, s: &Stored) -> Result<(), String> {
+        sqlx::query(
+            "INSERT INTO credentials (kind, value, expires_at, fetched_at, fetch_count, forced_today, forced_day, last_forced_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT(kind) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at,
+                 fetched_at = excluded.fetched_at, fetch_count = excluded.fetch_count,
+                 forced_today = excluded.forced_today, forced_day = excluded.forced_day,
+                 last_forced_at = excluded.last_forced_at",
+        )
+        .bind(kind)
+        .bind(&s.value)
+        .bind(s.expires_at)
+        .bind(s.fetched_at)
+        .bind(s.fetch_count)
+        .bind(s.forced_today)
+        .bind(s.forced_day)
+        .bind(s.last_forced_at)
+        .execute(&self.0)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,530 @@
+//! The base access_token, menus, JS-SDK and the admin surface, against the simulator: the
+//! failures of docs/field-lessons.md rows 1–7 and 12 must not happen.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use wxsim::Fault;
+
+const ADMIN: &str = "admin-token-for-tests-0123456789";
+
+async fn admin_app(sim: &Sim, extra: &[(&str, &str)]) -> TestApp {
+    let mut settings = vec![("admin_token", ADMIN)];
+    settings.extend_from_slice(extra);
+    spawn_app(&sim.url, &settings).await
+}
+
+fn seed_menu() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/menu.toml"
+    ))
+    .unwrap()
+}
+
+async fn menu_get(app: &TestApp) -> Result<wechat::menu::MenuSet, wechat::Error> {
+    let client = &app.state.platform.client;
+    app.state
+        .platform
+        .call(|t| async move { client.menu_get(&t).await })
+        .await
+}
+
+async fn sim_control(sim: &Sim, path: &str, body: Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}{path}", sim.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{path}: {}", r.status());
+}
+
+#[tokio::test]
+async fn nothing_is_fetched_at_start_up_so_a_wrong_whitelist_cannot_stop_the_server() {
+    let sim = spawn_sim().await;
+    sim_control(
+        &sim,
+        "/_sim/whitelist",
+        json!({"enforce": true, "allowed": []}),
+    )
+    .await;
+    let app = spawn_app(&sim.url, &[]).await;
+    let p = Browser::new().get(&format!("{}/healthz", app.url)).await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert_eq!(
+        sim.sim.calls("/cgi-bin/stable_token") + sim.sim.calls("/cgi-bin/token"),
+        0
+    );
+    // The first call fails with what to do, naming the IP.
+    let e = menu_get(&app).await.unwrap_err();
+    let text = wxgate::platform::explain(&e);
+    assert!(
+        text.contains("127.0.0.1") && text.contains("IP白名单"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn hundreds_of_concurrent_calls_at_expiry_cause_exactly_one_fetch() {
+    let sim = spawn_sim().await;
+    let app = spawn_app(&sim.url, &[]).await;
+    let mut calls = Vec::new();
+    for _ in 0..300 {
+        let state = app.state.clone();
+        calls.push(tokio::spawn(async move {
+            let client = &state.platform.client;
+            state
+                .platform
+                .call(|t| async move { client.menu_get(&t).await })
+                .await
+        }));
+    }
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    assert_eq!(sim.sim.calls("/cgi-bin/stable_token"), 1);
+    assert_eq!(sim.sim.calls("/cgi-bin/menu/get"), 300);
+
+    // Two hours later every cached token has expired: again exactly one fetch.
+    sim.sim.advance_clock(7300);
+    let mut calls = Vec::new();
+    for _ in 0..200 {
+        let state = app.state.clone();
+        calls.push(tokio::spawn(async move {
+            let client = &state.platform.client;
+            state
+                .platform
+                .call(|t| async move { client.menu_get(&t).await })
+                .await
+        }));
+    }
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        sim.sim.calls("/cgi-bin/stable_token"),
+        2,
+        "one refetch after 42001, shared by all"
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_token_is_replaced_once_compare_and_invalidate() {
+    let sim = spawn_sim().await;
+    let app = spawn_app(&sim.url, &[]).await;
+    menu_get(&app).await.unwrap();
+    assert_eq!(sim.sim.calls("/cgi-bin/stable_token"), 1);
+    // 50 concurrent calls all see 40001 for the same token: one replacement, all succeed.
+    let mut f = Fault::new("/cgi-bin/menu/get");
+    f.errcode = Some(40001);
+    f.count = 50;
+    sim.sim.inject(f);
+    let mut calls = Vec::new();
+    for _ in 0..50 {
+        let state = app.state.clone();
+        calls.push(tokio::spawn(async move {
+            let client = &state.platform.client;
+            state
+                .platform
+                .call(|t| async move { client.menu_get(&t).await })
+                .await
+        }));
+    }
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    assert_eq!(sim.sim.calls("/cgi-bin/stable_token"), 2);
+    assert_eq!(
+        app.state.platform.access_token.status().await.forced_today,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_secret_fails_once_per_call_with_no_retry_loop() {
+    let sim = spawn_sim().await;
+    let app = spawn_app(&sim.url, &[("secret", "0123456789abcdef0123456789abcdef")]).await;
+    let e = menu_get(&app).await.unwrap_err();
+    assert!(
+        wxgate::platform::explain(&e).contains("WXGATE_SECRET"),
+        "{}",
+        wxgate::platform::explain(&e)
+    );
+    assert_eq!(sim.sim.calls("/cgi-bin/stable_token"), 1);
+    assert_eq!(sim.sim.calls("/cgi-bin/menu/get"), 0);
+}
+
+#[tokio::test]
+async fn a_restart_reuses_the_stored_token() {
+    let sim = spawn_sim().await;
+    let db = temp_db();
+    {
+        let app = spawn_app_on(&sim.url, &db, &[]).await;
+        menu_get(&app).await.unwrap();
+    }
+    let app = spawn_app_on(&sim.url, &db, &[]).await;
+    menu_get(&app).await.unwrap();
+    assert_eq!(sim.sim.calls("/cgi-bin/stable_token"), 1);
+    assert_eq!(
+        app.state.platform.access_token.status().await.fetch_count,
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_classic_api_and_the_daily_quota() {
+    let sim = spawn_sim().await;
+    sim_control(
+        &sim,
+        "/_sim/quota",
+        json!({"path": "/cgi-bin/token", "daily_limit": 0}),
+    )
+    .await;
+    let app = spawn_app(&sim.url, &[("token_api", "classic")]).await;
+    let e = menu_get(&app).await.unwrap_err();
+    assert_eq!(e.errcode(), Some(wechat::ErrCode::DAILY_QUOTA));
+    assert!(wxgate::platform::explain(&e).contains("45009"));
+    assert_eq!(sim.sim.calls("/cgi-bin/stable_token"), 0);
+    assert_eq!(sim.sim.calls("/cgi-bin/token"), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The admin surface.
+
+async fn admin(
+    method: reqwest::Method,
+    url: &str,
+    auth: Option<&str>,
+    body: Option<(&str, String)>,
+) -> (StatusCode, String) {
+    let mut r = reqwest::Client::new().request(method, url);
+    if let Some(token) = auth {
+        r = r.bearer_auth(token);
+    }
+    if let Some((content_type, body)) = body {
+        r = r.header("content-type", content_type).body(body);
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status();
+    (status, r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_admin_api_needs_the_bearer_token_and_is_off_without_one() {
+    let sim = spawn_sim().await;
+    let app = admin_app(&sim, &[]).await;
+    for path in ["/admin/token", "/admin/menu", "/admin/users"] {
+        let url = format!("{}{path}", app.url);
+        assert_eq!(
+            admin(reqwest::Method::GET, &url, None, None).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{path}"
+        );
+        assert_eq!(
+            admin(reqwest::Method::GET, &url, Some("wrong"), None)
+                .await
+                .0,
+            StatusCode::UNAUTHORIZED,
+            "{path}"
+        );
+    }
+    let (status, _) = admin(
+        reqwest::Method::DELETE,
+        &format!("{}/admin/menu", app.url),
+        Some("x"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(sim.sim.calls("/cgi-bin/menu/delete"), 0);
+
+    let off = spawn_app(&sim.url, &[]).await;
+    let (status, body) = admin(
+        reqwest::Method::GET,
+        &format!("{}/admin/token", off.url),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("WXGATE_ADMIN_TOKEN"));
+}
+
+#[tokio::test]
+async fn menus_round_trip_through_the_admin_api_and_no_token_leaks() {
+    let sim = spawn_sim().await;
+    let app = admin_app(&sim, &[]).await;
+    let url = format!("{}/admin/menu", app.url);
+    let mut seen = Vec::new();
+
+    let (status, body) = admin(
+        reqwest::Method::PUT,
+        &url,
+        Some(ADMIN),
+        Some(("application/toml", seed_menu())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    seen.push(body);
+    let (status, body) = admin(reqwest::Method::GET, &url, Some(ADMIN), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body.contains("V1001_SUNCK") && body.contains("佳丽"),
+        "{body}"
+    );
+    seen.push(body);
+    let (status, body) = admin(
+        reqwest::Method::GET,
+        &format!("{}/admin/token", app.url),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let json: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["api"], "stable");
+    assert_eq!(json["access_token"]["fetch_count"], 1);
+    seen.push(body);
+    let (status, body) = admin(reqwest::Method::DELETE, &url, Some(ADMIN), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, body) = admin(reqwest::Method::GET, &url, Some(ADMIN), None).await;
+    assert!(!body.contains("V1001_SUNCK"), "{body}");
+    seen.push(body);
+
+    let token = app.state.platform.access_token.get().await.unwrap();
+    for body in &seen {
+        assert!(
+            !body.contains(&token),
+            "an admin response carried the access_token: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_invalid_menu_is_refused_locally_with_the_buttons_path() {
+    let sim = spawn_sim().await;
+    let app = admin_app(&sim, &[]).await;
+    let menu = json!({"button": [{"type": "click", "name": "这个名字实在是太长了吧", "key": "K"}]});
+    let (status, body) = admin(
+        reqwest::Method::PUT,
+        &format!("{}/admin/menu", app.url),
+        Some(ADMIN),
+        Some(("application/json", menu.to_string())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("button[0].name"), "{body}");
+    assert_eq!(
+        sim.sim.calls("/cgi-bin/menu/create"),
+        0,
+        "validated before any call"
+    );
+    let (status, _) = admin(
+        reqwest::Method::PUT,
+        &format!("{}/admin/menu", app.url),
+        Some(ADMIN),
+        Some(("application/json", "{nope".into())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn admin_users_lists_who_logged_in() {
+    let sim = spawn_sim().await;
+    let app = admin_app(&sim, &[]).await;
+    Browser::new().login(&app, PANDA).await;
+    let (status, body) = admin(
+        reqwest::Method::GET,
+        &format!("{}/admin/users", app.url),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let json: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["users"][0]["nickname"], "🐼熊猫🎋");
+    assert!(!body.contains("access_token"), "{body}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// JS-SDK.
+
+#[tokio::test]
+async fn jssdk_config_signs_our_pages_only_and_caches_the_ticket() {
+    let sim = spawn_sim().await;
+    let app = spawn_app(&sim.url, &[]).await;
+    let page = format!("{}/index/?from=menu", app.url);
+    let get = |url: String| async move {
+        let r = reqwest::Client::new().get(url).send().await.unwrap();
+        (r.status(), r.text().await.unwrap())
+    };
+    let q = |u: &str| url::form_urlencoded::byte_serialize(u.as_bytes()).collect::<String>();
+    let (status, body) = get(format!(
+        "{}/jssdk/config?url={}",
+        app.url,
+        q(&format!("{page}#section"))
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let c: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(c["appId"], APPID);
+    let ticket = sim.sim.current_jsapi_ticket().expect("a ticket was issued");
+    let expected = wechat::jssdk::signature(
+        &ticket,
+        c["nonceStr"].as_str().unwrap(),
+        c["timestamp"].as_i64().unwrap(),
+        &page,
+    );
+    assert_eq!(c["signature"], expected);
+    assert!(
+        !body.contains(&ticket),
+        "the ticket itself stays on the server"
+    );
+
+    let (status, _) = get(format!("{}/jssdk/config?url={}", app.url, q(&page))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        sim.sim.calls("/cgi-bin/ticket/getticket"),
+        1,
+        "the ticket is cached"
+    );
+
+    for bad in [
+        "https://evil.example/index/",
+        "",
+        "/index/",
+        "javascript:alert(1)",
+    ] {
+        let (status, body) = get(format!("{}/jssdk/config?url={}", app.url, q(bad))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command line.
+
+/// Runs the binary against the simulator with a database file; returns (success, stdout+stderr).
+async fn wxgate(sim: &Sim, db: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wxgate"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("WXGATE_") {
+            command.env_remove(k);
+        }
+    }
+    command
+        .args(args)
+        .env("WXGATE_APPID", APPID)
+        .env("WXGATE_SECRET", SECRET)
+        .env("WXGATE_API_BASE", &sim.url)
+        .env("WXGATE_DATABASE_URL", format!("sqlite://{}", db.display()));
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn menu_commands_validate_push_diff_and_delete() {
+    let sim = spawn_sim().await;
+    let db = temp_db();
+    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/menu.toml");
+
+    let (ok, out) = wxgate(&sim, &db, &["menu", "validate", seed]).await;
+    assert!(ok && out.contains("valid"), "{out}");
+    let bad = std::env::temp_dir().join(format!("bad-menu-{}.toml", std::process::id()));
+    std::fs::write(
+        &bad,
+        "[[button]]\ntype = \"click\"\nname = \"一个非常非常长的名字\"\nkey = \"K\"\n",
+    )
+    .unwrap();
+    let (ok, out) = wxgate(&sim, &db, &["menu", "validate", bad.to_str().unwrap()]).await;
+    assert!(
+        !ok && out.contains("button[0].name") && out.contains("limit 16"),
+        "{out}"
+    );
+
+    let (ok, out) = wxgate(&sim, &db, &["menu", "push", "--dry-run", seed]).await;
+    assert!(
+        ok && out.contains("V1001_SUNCK") && out.contains("dry run"),
+        "{out}"
+    );
+    assert_eq!(sim.sim.calls("/cgi-bin/menu/create"), 0);
+
+    let (ok, out) = wxgate(&sim, &db, &["menu", "push", seed]).await;
+    assert!(ok, "{out}");
+    let (ok, out) = wxgate(&sim, &db, &["menu", "diff", seed]).await;
+    assert!(ok && out.contains("no differences"), "{out}");
+    let changed = std::env::temp_dir().join(format!("changed-menu-{}.toml", std::process::id()));
+    std::fs::write(
+        &changed,
+        std::fs::read_to_string(seed)
+            .unwrap()
+            .replace("范冰冰", "张曼玉"),
+    )
+    .unwrap();
+    let (ok, out) = wxgate(&sim, &db, &["menu", "diff", changed.to_str().unwrap()]).await;
+    assert!(ok && out.contains("张曼玉"), "{out}");
+    let (ok, out) = wxgate(&sim, &db, &["menu", "get"]).await;
+    assert!(ok && out.contains("佳丽"), "{out}");
+    let (ok, out) = wxgate(
+        &sim,
+        &db,
+        &["menu", "trymatch", &wxsim::default_users()[0].openid],
+    )
+    .await;
+    assert!(ok && out.contains("sunck"), "{out}");
+    let (ok, out) = wxgate(&sim, &db, &["menu", "delete"]).await;
+    assert!(ok, "{out}");
+    let (_, out) = wxgate(&sim, &db, &["menu", "get"]).await;
+    assert!(!out.contains("佳丽"), "{out}");
+    // Every command reused the one stored token.
+    assert_eq!(sim.sim.calls("/cgi-bin/stable_token"), 1);
+}
+
+#[tokio::test]
+async fn token_status_never_shows_the_token_unless_asked() {
+    let sim = spawn_sim().await;
+    let db = temp_db();
+    let (ok, out) = wxgate(&sim, &db, &["token", "status"]).await;
+    assert!(ok && out.contains("not fetched yet"), "{out}");
+    assert_eq!(
+        sim.sim.calls("/cgi-bin/stable_token"),
+        0,
+        "status does not fetch"
+    );
+    let (ok, out) = wxgate(&sim, &db, &["token", "status", "--reveal"]).await;
+    assert!(ok, "{out}");
+    let token = out
+        .lines()
+        .find_map(|l| l.strip_prefix("access_token: "))
+        .expect(&out)
+        .to_owned();
+    let (ok, out) = wxgate(&sim, &db, &["token", "status"]).await;
+    assert!(ok && out.contains("fetches from WeChat: 1"), "{out}");
+    assert!(!out.contains(&token), "{out}");
+    let (ok, out) = wxgate(&sim, &db, &["users", "list"]).await;
+    assert!(ok && out.contains("no users yet"), "{out}");
+}
+
+#[tokio::test]
+async fn a_whitelist_error_tells_the_operator_what_to_do() {
+    let sim = spawn_sim().await;
+    sim_control(
+        &sim,
+        "/_sim/whitelist",
+        json!({"enforce": true, "allowed": []}),
+    )
+    .await;
+    let (ok, out) = wxgate(&sim, &temp_db(), &["menu", "get"]).await;
+    assert!(!ok);
+    assert!(
+        out.contains("127.0.0.1") && out.contains("IP白名单") && out.lines().count() <= 2,
+        "{out}"
+    );
+}
