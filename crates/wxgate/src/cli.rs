@@ -744,17 +744,15 @@ async fn demo(config: Option<PathBuf>, sim_listen: SocketAddr) -> Result<(), Str
     );
     let menu = wechat::menu::parse_menu_file(&menu_text, wechat::menu::MenuFormat::Toml)
         .map_err(|e| format!("examples/menu.toml: {e}"))?;
-    let platform = app.state.platform.clone();
-    tokio::spawn(async move {
-        let client = &platform.client;
-        let menu = &menu;
-        if let Err(e) = platform
-            .call(|t| async move { client.menu_create(&t, menu).await })
-            .await
-        {
-            tracing::warn!(error = %explain(&e), "could not publish the demo menu");
-        }
-    });
+    let platform = &app.state.platform;
+    let client = &platform.client;
+    let menu = &menu;
+    if let Err(e) = platform
+        .call(|t| async move { client.menu_create(&t, menu).await })
+        .await
+    {
+        tracing::warn!(error = %explain(&e), "could not publish the demo menu");
+    }
 
     println!("wxgate demo: WeChat simulator on {sim_url}/ (appid {DEMO_APPID})");
     println!("wxgate demo: chat with the account at {sim_url}/_sim/chat");

@@ -488,6 +488,39 @@ async fn menu_commands_validate_push_diff_and_delete() {
 }
 
 #[tokio::test]
+async fn conditional_menus_push_trymatch_and_delete_by_menuid() {
+    let sim = spawn_sim().await;
+    let db = temp_db();
+    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/menu.toml");
+    assert!(wxgate(&sim, &db, &["menu", "push", seed]).await.0);
+    // 🐼 is an Android user (client_platform_type 2) in the simulator.
+    let android = std::env::temp_dir().join(format!("android-menu-{}.toml", std::process::id()));
+    std::fs::write(
+        &android,
+        "[[button]]\ntype = \"click\"\nname = \"安卓专享\"\nkey = \"ANDROID\"\n[matchrule]\nclient_platform_type = \"2\"\n",
+    )
+    .unwrap();
+    let (ok, out) = wxgate(&sim, &db, &["menu", "push", android.to_str().unwrap()]).await;
+    assert!(ok, "{out}");
+    let menuid = out.split("menuid ").nth(1).expect(&out).trim().to_owned();
+    let panda = &wxsim::default_users()[PANDA].openid;
+    let (_, out) = wxgate(&sim, &db, &["menu", "trymatch", panda]).await;
+    assert!(out.contains("安卓专享"), "{out}");
+    let (ok, out) = wxgate(&sim, &db, &["menu", "delete", "--menuid", &menuid]).await;
+    assert!(ok, "{out}");
+    let (_, out) = wxgate(&sim, &db, &["menu", "trymatch", panda]).await;
+    assert!(out.contains("sunck") && !out.contains("安卓专享"), "{out}");
+    // A privacy condition is refused before any call.
+    std::fs::write(
+        &android,
+        "[[button]]\ntype = \"click\"\nname = \"x\"\nkey = \"X\"\n[matchrule]\nsex = \"1\"\n",
+    )
+    .unwrap();
+    let (ok, out) = wxgate(&sim, &db, &["menu", "push", android.to_str().unwrap()]).await;
+    assert!(!ok && out.contains("matchrule"), "{out}");
+}
+
+#[tokio::test]
 async fn token_status_never_shows_the_token_unless_asked() {
     let sim = spawn_sim().await;
     let db = temp_db();
