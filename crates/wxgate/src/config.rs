@@ -87,6 +87,14 @@ pub const KEYS: &[(&str, &str)] = &[
         "webhook_secret",
         "HMAC-SHA256 key for the webhook's X-Wxgate-Signature (required with webhook_url)",
     ),
+    (
+        "token_api",
+        "where the base access_token comes from: stable (cgi-bin/stable_token, default) or classic (cgi-bin/token)",
+    ),
+    (
+        "admin_token",
+        "bearer token for /admin/* (at least 24 characters; the admin API is off without it)",
+    ),
 ];
 
 /// The message server (`/weixin/`) settings; present only when `WXGATE_TOKEN` is set.
@@ -266,6 +274,11 @@ impl Sources {
 
     /// The value set for `key`, if any (trimmed, empty counts as unset).
     pub fn get(&self, key: &str) -> Option<&str> {
+        // A key read here but missing from KEYS could be set in tests but never by a user.
+        debug_assert!(
+            KEYS.iter().any(|(k, _)| *k == key),
+            "config key {key:?} is read but not listed in KEYS"
+        );
         self.values
             .get(key)
             .map(|s| s.trim())
@@ -560,6 +573,47 @@ mod tests {
         ("WXGATE_APPID", "wxffde55b11cc79754"),
         ("WXGATE_SECRET", "84e86527f090d6238ea1c0b96f5fc753"),
     ];
+
+    #[test]
+    fn the_token_api_and_the_admin_token_come_from_the_environment_and_the_file() {
+        let mut vars = env(OK);
+        vars.push(("WXGATE_TOKEN_API".into(), "classic".into()));
+        vars.push(("WXGATE_ADMIN_TOKEN".into(), "a".repeat(24)));
+        let c = Sources::load(None, vars).unwrap().validate().unwrap();
+        assert_eq!(c.token_api, crate::platform::TokenApi::Classic);
+        assert_eq!(c.admin_token.unwrap().as_str(), "a".repeat(24));
+
+        let file = std::env::temp_dir().join(format!("wxgate-keys-{}.toml", std::process::id()));
+        std::fs::write(
+            &file,
+            "token_api = \"stable\"\nadmin_token = \"bbbbbbbbbbbbbbbbbbbbbbbb\"\n",
+        )
+        .unwrap();
+        let c = Sources::load(Some(&file), env(OK))
+            .unwrap()
+            .validate()
+            .unwrap();
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(c.token_api, crate::platform::TokenApi::Stable);
+        assert!(c.admin_token.is_some());
+        assert!(
+            !format!("{c:?}").contains("bbbbbbbb"),
+            "the admin token is redacted"
+        );
+    }
+
+    /// README's configuration table is what users read: every key must be in it.
+    #[test]
+    fn readme_documents_every_key() {
+        let readme = include_str!("../../../README.md");
+        for (key, _) in KEYS {
+            let row = format!("| `{}` | `{key}` |", env_name(key));
+            assert!(
+                readme.contains(&row),
+                "README's configuration table lacks {row}"
+            );
+        }
+    }
 
     #[test]
     fn defaults_run_on_loopback_against_real_wechat() {
