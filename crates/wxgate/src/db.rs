@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use wechat::{AccessToken, OAuthToken, OpenId, RefreshToken, UserInfo};
 
 /// A refresh_token lives 30 days (docs/wechat-protocol.md §A.4).
@@ -24,6 +24,9 @@ pub async fn connect(url: &str) -> Result<SqlitePool, sqlx::Error> {
     let options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
+        // In WAL mode NORMAL cannot corrupt the database; a power cut (not a crash of
+        // wxgate) may lose the last commits. FULL would fsync on every login.
+        .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(std::time::Duration::from_secs(5));
     // An in-memory database exists once per connection: keep exactly one.
