@@ -14,7 +14,7 @@ use crate::types::{AccessToken, AppId, AppSecret, Code, OpenId, RefreshToken};
 /// Responses larger than this are not WeChat's: refuse them rather than buffer them.
 const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum Error {
     /// WeChat answered with a non-zero `errcode`.
     #[error("WeChat {path} returned errcode {code}: {errmsg}")]

@@ -5,18 +5,26 @@
 //!   server from starting;
 //! - **persisted** through a [`CredentialStore`], so a restart (or a CLI command in another
 //!   process) reuses the stored value instead of spending the 2000-a-day quota;
-//! - **single-flight**: any number of concurrent callers at expiry cause exactly one fetch;
-//! - **refreshed ahead of expiry** in the background, `margin` before it lapses;
+//! - **single-flight**: any number of concurrent callers at expiry cause exactly one fetch, and
+//!   a failed fetch is shared too: every caller that waited for it gets its error, and for
+//!   [`Credential::with_retry_after`] (10 s by default) callers get the same error without a
+//!   call, so a wrong secret or whitelist cannot turn traffic into a flood of token fetches;
+//! - **refreshed ahead of expiry** in the background, `margin` before it lapses; when that
+//!   refresh fails the cached value is still used until it really expires, and the refresh is
+//!   tried again;
 //! - **compare-and-invalidate**: when an API says the value is invalid (40001/40014/42001), it
 //!   is refetched only if the cached value is still the one that failed — another caller may
 //!   have replaced it already — and the call is retried once, never in a loop;
-//! - **forced refreshes are rationed** (stable_token allows 20 a day, 30 s apart).
+//! - **forced refreshes only when needed, and rationed**: the refetch asks normally first;
+//!   only if WeChat hands back the very value it just rejected is `force_refresh` used
+//!   (stable_token allows 20 a day, 30 s apart). A forced refresh invalidates the token for
+//!   every other holder of the AppID, so it is the last resort.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -116,6 +124,9 @@ struct Inner {
     margin: Duration,
     cached: Mutex<Option<Stored>>,
     last_error: Mutex<Option<String>>,
+    /// The last failed fetch, shared with callers for `retry_after`.
+    failure: Mutex<Option<(Instant, Error)>>,
+    retry_after: Duration,
     /// Held while fetching: the single flight.
     flight: tokio::sync::Mutex<()>,
     background: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -148,9 +159,34 @@ impl Credential {
             margin: Duration::from_secs(300),
             cached: Mutex::new(None),
             last_error: Mutex::new(None),
+            failure: Mutex::new(None),
+            retry_after: Duration::from_secs(10),
             flight: tokio::sync::Mutex::new(()),
             background: Mutex::new(None),
         }))
+    }
+
+    /// How long a failed fetch is answered from memory before WeChat is asked again
+    /// (default 10 s). Call before the credential is shared.
+    pub fn with_retry_after(mut self, retry_after: Duration) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.retry_after = retry_after;
+        }
+        self
+    }
+
+    /// The error of a fetch that failed less than `retry_after` ago.
+    fn recent_failure(&self) -> Option<Error> {
+        let failure = self.0.failure.lock().unwrap_or_else(|e| e.into_inner());
+        failure
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < self.0.retry_after)
+            .map(|(_, e)| e.clone())
+    }
+
+    /// A cached value that WeChat still accepts, even if it is due for a refresh.
+    fn still_valid(&self) -> Option<Stored> {
+        self.cached().filter(|s| now() < s.expires_at)
     }
 
     fn margin_for(&self, stored: &Stored) -> i64 {
@@ -172,7 +208,8 @@ impl Credential {
     }
 
     /// A value WeChat accepts now: the cache, else the store, else one fetch shared by every
-    /// concurrent caller.
+    /// concurrent caller. When the refresh fails but the cached value has not expired yet, the
+    /// cached value is returned.
     pub async fn get(&self) -> Result<String, Error> {
         if let Some(s) = self.cached().filter(|s| self.is_fresh(s)) {
             return Ok(s.value);
@@ -188,7 +225,25 @@ impl Credential {
             self.remember(s.clone());
             return Ok(s.value);
         }
-        self.fetch_locked(false).await
+        let result = match self.recent_failure() {
+            Some(e) => Err(e),
+            None => self.fetch_locked(None).await,
+        };
+        match result {
+            Err(e) => match self.still_valid() {
+                Some(s) => {
+                    tracing::warn!(
+                        kind = %self.0.kind,
+                        error = %e,
+                        expires_in = s.expires_at - now(),
+                        "refresh failed; the cached value still works until it expires"
+                    );
+                    Ok(s.value)
+                }
+                None => Err(e),
+            },
+            ok => ok,
+        }
     }
 
     /// Called when WeChat rejected `failed` as invalid or expired: replaces it unless someone
@@ -209,11 +264,15 @@ impl Credential {
             self.remember(s.clone());
             return Ok(s.value);
         }
-        self.fetch_locked(true).await
+        if let Some(e) = self.recent_failure() {
+            return Err(e);
+        }
+        self.fetch_locked(Some(failed)).await
     }
 
-    /// Fetches with the flight lock held. `want_force`: the current value was rejected.
-    async fn fetch_locked(&self, want_force: bool) -> Result<String, Error> {
+    /// Fetches with the flight lock held. `rejected`: the value WeChat just refused; the
+    /// fetch asks normally first and forces a refresh only if WeChat hands that value back.
+    async fn fetch_locked(&self, rejected: Option<&str>) -> Result<String, Error> {
         let previous = match self.cached() {
             Some(s) => Some(s),
             None => self.0.store.load(&self.0.kind).await.ok().flatten(),
@@ -225,47 +284,57 @@ impl Credential {
             .filter(|p| p.forced_day == today)
             .map_or(0, |p| p.forced_today);
         let last_forced_at = previous.as_ref().map_or(0, |p| p.last_forced_at);
-        let force = want_force
-            && self.0.force.is_some_and(|policy| {
-                forced_today < policy.per_day
-                    && t - last_forced_at >= policy.min_interval.as_secs() as i64
-            });
-        if want_force && self.0.force.is_some() && !force {
-            tracing::warn!(
-                kind = %self.0.kind,
-                forced_today,
-                "forced refresh withheld (20 a day, 30 s apart); fetching normally"
-            );
+        let mut forced = false;
+        let mut fetched = (self.0.fetch)(false).await;
+        if let (Ok(f), Some(rejected), Some(policy)) = (&fetched, rejected, self.0.force)
+            && f.value == rejected
+        {
+            let allowed = forced_today < policy.per_day
+                && t - last_forced_at >= policy.min_interval.as_secs() as i64;
+            if allowed {
+                tracing::info!(kind = %self.0.kind, "WeChat handed back the rejected value; forcing a refresh");
+                forced = true;
+                fetched = (self.0.fetch)(true).await;
+            } else {
+                tracing::warn!(
+                    kind = %self.0.kind,
+                    forced_today,
+                    "WeChat handed back the rejected value, and a forced refresh is not allowed now (20 a day, 30 s apart)"
+                );
+            }
         }
-        let fetched = match (self.0.fetch)(force).await {
+        let fetched = match fetched {
             Ok(f) => f,
             Err(e) => {
                 *self.0.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+                *self.0.failure.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((Instant::now(), e.clone()));
                 return Err(e);
             }
         };
-        if force {
+        if forced {
             forced_today += 1;
         }
         let stored = Stored {
             value: fetched.value,
             expires_at: t + fetched.expires_in,
             fetched_at: t,
-            fetch_count: previous.as_ref().map_or(0, |p| p.fetch_count) + 1,
+            fetch_count: previous.as_ref().map_or(0, |p| p.fetch_count) + 1 + i64::from(forced),
             forced_today,
             forced_day: today,
-            last_forced_at: if force { t } else { last_forced_at },
+            last_forced_at: if forced { t } else { last_forced_at },
         };
         if let Err(e) = self.0.store.save(&self.0.kind, &stored).await {
             // The value still works; only a restart would fetch again.
             tracing::warn!(kind = %self.0.kind, error = %e, "could not persist the credential");
         }
         *self.0.last_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *self.0.failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
         tracing::info!(
             kind = %self.0.kind,
             expires_in = fetched.expires_in,
             fetch_count = stored.fetch_count,
-            forced = force,
+            forced,
             "fetched from WeChat"
         );
         let value = stored.value.clone();
@@ -284,11 +353,19 @@ impl Credential {
         let weak = Arc::downgrade(&self.0);
         let task = runtime.spawn(async move {
             tokio::time::sleep(Duration::from_secs(refresh_in)).await;
-            if let Some(inner) = weak.upgrade() {
+            // Until a refresh succeeds (which schedules the next one and ends this task) or
+            // the value expires (the next caller then fetches).
+            loop {
+                let Some(inner) = weak.upgrade() else { return };
                 let credential = Credential(inner);
-                if let Err(e) = credential.get().await {
-                    tracing::warn!(kind = %credential.0.kind, error = %e, "background refresh failed; will retry on next use");
+                let retry_after = credential.0.retry_after;
+                let ok = credential.get().await.is_ok();
+                let fresh = credential.cached().is_some_and(|s| credential.is_fresh(&s));
+                if !ok || fresh || credential.still_valid().is_none() {
+                    return;
                 }
+                drop(credential);
+                tokio::time::sleep(retry_after + Duration::from_millis(100)).await;
             }
         });
         if let Some(old) = self
@@ -463,15 +540,166 @@ mod tests {
         assert_eq!(fetches.load(Ordering::SeqCst), 2);
         assert_eq!(
             forced.load(Ordering::SeqCst),
-            1,
-            "stable_token needs force_refresh"
+            0,
+            "a normal fetch brought a new value: no force needed"
         );
         // A stale report about t1 does not throw away t2.
         assert_eq!(c.replace("t1").await.unwrap(), "t2");
         assert_eq!(fetches.load(Ordering::SeqCst), 2);
-        // A second rejection within 30 s refetches without forcing.
-        assert_eq!(c.replace("t2").await.unwrap(), "t3");
+    }
+
+    /// Like stable_token: the same value on every normal call, a new one only when forced.
+    fn stable_like(fetches: Arc<AtomicUsize>, forced: Arc<AtomicUsize>) -> Fetcher {
+        Arc::new(move |force| {
+            fetches.fetch_add(1, Ordering::SeqCst);
+            let generation = if force {
+                forced.fetch_add(1, Ordering::SeqCst) + 2
+            } else {
+                forced.load(Ordering::SeqCst) + 1
+            };
+            Box::pin(async move {
+                Ok(Fetched {
+                    value: format!("s{generation}"),
+                    expires_in: 7200,
+                })
+            })
+        })
+    }
+
+    #[tokio::test]
+    async fn a_refresh_is_forced_only_when_wechat_hands_back_the_rejected_value() {
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let forced = Arc::new(AtomicUsize::new(0));
+        let store: Arc<MemoryStore> = Arc::default();
+        let c = Credential::new(
+            "access_token",
+            stable_like(fetches.clone(), forced.clone()),
+            store.clone(),
+            Some(ForcePolicy::STABLE_TOKEN),
+        );
+        assert_eq!(c.get().await.unwrap(), "s1");
+        // WeChat rejects s1 but stable_token still hands it out: only then is it forced.
+        assert_eq!(c.replace("s1").await.unwrap(), "s2");
+        assert_eq!(
+            (
+                fetches.load(Ordering::SeqCst),
+                forced.load(Ordering::SeqCst)
+            ),
+            (3, 1)
+        );
+        assert_eq!(c.status().await.forced_today, 1);
+        // Rejected again within 30 s: no second force, the value WeChat gives is returned.
+        assert_eq!(c.replace("s2").await.unwrap(), "s2");
         assert_eq!(forced.load(Ordering::SeqCst), 1);
+
+        // The daily ration: 20 forced refreshes today already (Beijing day), none more.
+        let mut spent = store.load("access_token").await.unwrap().unwrap();
+        spent.forced_today = 20;
+        spent.last_forced_at = now() - 3600;
+        store.save("access_token", &spent).await.unwrap();
+        let fresh_process = Credential::new(
+            "access_token",
+            stable_like(fetches.clone(), forced.clone()),
+            store.clone(),
+            Some(ForcePolicy::STABLE_TOKEN),
+        );
+        assert_eq!(fresh_process.replace("s2").await.unwrap(), "s2");
+        assert_eq!(forced.load(Ordering::SeqCst), 1, "20 a day");
+        // Yesterday's 20 do not count today.
+        spent.forced_day -= 1;
+        store.save("access_token", &spent).await.unwrap();
+        let next_day = Credential::new(
+            "access_token",
+            stable_like(fetches.clone(), forced.clone()),
+            store,
+            Some(ForcePolicy::STABLE_TOKEN),
+        );
+        assert_eq!(next_day.replace("s2").await.unwrap(), "s3");
+        assert_eq!(forced.load(Ordering::SeqCst), 2);
+    }
+
+    fn failing(calls: Arc<AtomicUsize>) -> Fetcher {
+        Arc::new(move |_| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Err(Error::Api {
+                    path: "/cgi-bin/stable_token",
+                    code: ErrCode::IP_NOT_IN_WHITELIST,
+                    errmsg: "invalid ip 1.2.3.4, not in whitelist".into(),
+                })
+            })
+        })
+    }
+
+    #[tokio::test]
+    async fn a_failed_fetch_is_shared_by_every_waiting_caller_and_remembered() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = Credential::new(
+            "access_token",
+            failing(calls.clone()),
+            Arc::new(MemoryStore::default()),
+            None,
+        )
+        .with_retry_after(Duration::from_millis(300));
+        let waiting: Vec<_> = (0..50)
+            .map(|_| {
+                let c = c.clone();
+                tokio::spawn(async move { c.get().await })
+            })
+            .collect();
+        for w in waiting {
+            let e = w.await.unwrap().unwrap_err();
+            assert_eq!(e.errcode(), Some(ErrCode::IP_NOT_IN_WHITELIST));
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "one fetch for 50 callers");
+        // Callers right after get the same answer without a call; later ones ask again.
+        assert!(c.get().await.is_err());
+        assert!(c.replace("whatever").await.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert!(c.get().await.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_refresh_keeps_serving_the_value_until_it_expires() {
+        // Works once (lifetime 4 s, refreshed after 2 s), then WeChat is unreachable.
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = calls.clone();
+        let fetch: Fetcher = Arc::new(move |_| {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                if n == 0 {
+                    Ok(Fetched {
+                        value: "t1".into(),
+                        expires_in: 4,
+                    })
+                } else {
+                    Err(Error::Timeout {
+                        path: "/cgi-bin/stable_token",
+                        timeout: Duration::from_secs(5),
+                    })
+                }
+            })
+        });
+        let c = Credential::new(
+            "access_token",
+            fetch,
+            Arc::new(MemoryStore::default()),
+            None,
+        )
+        .with_retry_after(Duration::from_millis(200));
+        assert_eq!(c.get().await.unwrap(), "t1");
+        tokio::time::sleep(Duration::from_millis(2600)).await;
+        assert_eq!(
+            c.get().await.unwrap(),
+            "t1",
+            "due for refresh, but still valid"
+        );
+        assert!(calls.load(Ordering::SeqCst) >= 2, "the refresh was tried");
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert!(c.get().await.is_err(), "expired: the error surfaces");
     }
 
     #[tokio::test]

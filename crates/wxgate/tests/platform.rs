@@ -136,10 +136,57 @@ async fn an_invalid_token_is_replaced_once_compare_and_invalidate() {
     for call in calls {
         call.await.unwrap().unwrap();
     }
-    assert_eq!(sim.sim.calls("/cgi-bin/stable_token"), 2);
+    // stable_token first hands back the rejected token (it is still valid for WeChat's token
+    // service), so exactly one forced refresh follows: 1 + 1 normal + 1 forced.
+    assert_eq!(sim.sim.calls("/cgi-bin/stable_token"), 3);
     assert_eq!(
         app.state.platform.access_token.status().await.forced_today,
         1
+    );
+}
+
+#[tokio::test]
+async fn an_expired_token_is_replaced_without_forcing() {
+    let sim = spawn_sim().await;
+    let app = spawn_app(&sim.url, &[]).await;
+    menu_get(&app).await.unwrap();
+    // WeChat's clock says the token expired (42001); a normal stable_token call brings a new
+    // one, so nobody else's token is invalidated by a force.
+    sim.sim.advance_clock(7300);
+    menu_get(&app).await.unwrap();
+    assert_eq!(sim.sim.calls("/cgi-bin/stable_token"), 2);
+    assert_eq!(
+        app.state.platform.access_token.status().await.forced_today,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_secret_under_load_costs_one_token_call_not_one_per_request() {
+    let sim = spawn_sim().await;
+    let app = spawn_app(&sim.url, &[("secret", "0123456789abcdef0123456789abcdef")]).await;
+    let page = format!("{}/index/", app.url);
+    let mut calls = Vec::new();
+    for _ in 0..50 {
+        let url = format!("{}/jssdk/config", app.url);
+        let page = page.clone();
+        calls.push(tokio::spawn(async move {
+            reqwest::Client::new()
+                .get(url)
+                .query(&[("url", page)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    for call in calls {
+        assert_eq!(call.await.unwrap(), StatusCode::BAD_GATEWAY);
+    }
+    assert_eq!(
+        sim.sim.calls("/cgi-bin/stable_token"),
+        1,
+        "the failure is shared and remembered, not retried per request"
     );
 }
 
