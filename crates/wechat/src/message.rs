@@ -457,8 +457,10 @@ impl Incoming {
     }
 
     /// The key under which retried deliveries of the same push collapse (§C.5):
-    /// `msg:<MsgId>` (or `MsgID`, used by the job-finish events), else
-    /// `evt:<FromUserName>:<CreateTime>:<Event>:<EventKey>`.
+    /// `msg:<FromUserName>:<MsgId>` (or `MsgID`, used by the job-finish events), else
+    /// `evt:<FromUserName>:<CreateTime>:<Event>:<EventKey>`. The sender is part of the key
+    /// because MsgId alone has been seen to collide between users (docs/field-lessons.md
+    /// row 10): two users' messages must never share a reply.
     pub fn dedup_key(&self) -> String {
         let msg_id = ["MsgId", "MsgID"]
             .iter()
@@ -466,7 +468,7 @@ impl Incoming {
             .map(str::trim)
             .find(|id| !id.is_empty());
         match msg_id {
-            Some(id) => format!("msg:{id}"),
+            Some(id) => format!("msg:{}:{id}", self.envelope.from_user_name),
             None => format!(
                 "evt:{}:{}:{}:{}",
                 self.envelope.from_user_name,

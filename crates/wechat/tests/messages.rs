@@ -43,7 +43,7 @@ fn text_message_and_envelope() {
         }
     );
     assert!(incoming.is_user_message());
-    assert_eq!(incoming.dedup_key(), "msg:1234567890123456");
+    assert_eq!(incoming.dedup_key(), "msg:fromUser:1234567890123456");
 }
 
 #[test]
@@ -339,7 +339,10 @@ fn job_finish_events_and_their_dedup_keys() {
             status: "failed: system failed".into()
         }
     );
-    assert_eq!(tpl.dedup_key(), "msg:200163836");
+    assert_eq!(
+        tpl.dedup_key(),
+        "msg:oMgHVjngRipVsoxg6TuX3vz6glDg:200163836"
+    );
     assert!(!tpl.is_user_message());
     let mass = parse(&event(
         "MASSSENDJOBFINISH",
@@ -389,7 +392,7 @@ fn unknown_types_and_events_keep_their_fields() {
     .unwrap();
     assert_eq!(card.message, Message::Unknown { event: None });
     assert_eq!(card.fields.text("AppId"), Some("wx1"));
-    assert_eq!(card.dedup_key(), "msg:9");
+    assert_eq!(card.dedup_key(), "msg:oMgHVjngRipVsoxg6TuX3vz6glDg:9");
     let ev = parse(&event("user_pay_from_pay_cell", "<Fee>10</Fee>")).unwrap();
     assert_eq!(
         ev.message,

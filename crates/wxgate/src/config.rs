@@ -60,6 +60,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "the 43-character EncodingAESKey; enables compatible and safe mode",
     ),
     (
+        "message_mode",
+        "消息加解密方式: plain, compatible or safe (default safe with an aes_key, else plain)",
+    ),
+    (
         "aes_key_previous",
         "the EncodingAESKey before the last rotation (tried second)",
     ),
@@ -97,10 +101,23 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
 ];
 
+/// 消息加解密方式, as chosen in 公众平台 → 基本配置 → 服务器配置: which pushes are accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageMode {
+    /// 明文模式: plaintext pushes only.
+    Plain,
+    /// 兼容模式: plaintext and encrypted pushes (also the mode to run while switching).
+    Compatible,
+    /// 安全模式: encrypted pushes only; a push without `encrypt_type=aes` is refused, since
+    /// `signature` alone does not cover the body.
+    Safe,
+}
+
 /// The message server (`/weixin/`) settings; present only when `WXGATE_TOKEN` is set.
 #[derive(Clone, Debug)]
 pub struct MessageConfig {
     pub token: wechat::signature::Token,
+    pub mode: MessageMode,
     pub aes_key: Option<wechat::crypto::EncodingAesKey>,
     pub aes_key_previous: Option<wechat::crypto::EncodingAesKey>,
     pub path: String,
@@ -437,7 +454,7 @@ impl Sources {
 
     fn message(&self) -> Result<Option<MessageConfig>, ConfigError> {
         let Some(token) = self.get("token") else {
-            for key in ["aes_key", "aes_key_previous", "webhook_url"] {
+            for key in ["aes_key", "aes_key_previous", "message_mode", "webhook_url"] {
                 if self.get(key).is_some() {
                     return Err(error(
                         "token",
@@ -470,6 +487,29 @@ impl Sources {
                 "is not set, but WXGATE_AES_KEY_PREVIOUS is: set the current key too",
             ));
         }
+        let mode = match (self.get("message_mode"), &aes_key) {
+            (None, Some(_)) | (Some("safe"), Some(_)) => MessageMode::Safe,
+            (None, None) | (Some("plain"), None) => MessageMode::Plain,
+            (Some("compatible"), Some(_)) => MessageMode::Compatible,
+            (Some("plain"), Some(_)) => {
+                return Err(error(
+                    "message_mode",
+                    "is plain, but WXGATE_AES_KEY is set: remove the key, or use compatible or safe",
+                ));
+            }
+            (Some(m @ ("safe" | "compatible")), None) => {
+                return Err(error(
+                    "aes_key",
+                    format!("is not set, but WXGATE_MESSAGE_MODE is {m}: set the EncodingAESKey"),
+                ));
+            }
+            (Some(other), _) => {
+                return Err(error(
+                    "message_mode",
+                    format!("{other:?} is not one of: plain, compatible, safe"),
+                ));
+            }
+        };
         let path = self.get("weixin_path").unwrap_or("/weixin/").to_owned();
         if !path.starts_with('/') || path.contains(['?', '#', ' ']) || path.starts_with("/_") {
             return Err(error(
@@ -507,6 +547,7 @@ impl Sources {
             .map_err(|(key, m)| ConfigError { key, message: m })?;
         Ok(Some(MessageConfig {
             token,
+            mode,
             aes_key,
             aes_key_previous,
             path,
@@ -665,7 +706,42 @@ mod tests {
         assert_eq!(m.deadline, Duration::from_millis(4500));
         assert_eq!(m.body_limit, 65536);
         assert!(m.aes_key.is_none());
+        assert_eq!(m.mode, MessageMode::Plain);
+        const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+        let mode = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("WXGATE_TOKEN", "pamtest")];
+            all.extend_from_slice(pairs);
+            with(&all).unwrap().message.unwrap().mode
+        };
+        assert_eq!(mode(&[("WXGATE_AES_KEY", KEY)]), MessageMode::Safe);
+        assert_eq!(
+            mode(&[
+                ("WXGATE_AES_KEY", KEY),
+                ("WXGATE_MESSAGE_MODE", "compatible")
+            ]),
+            MessageMode::Compatible
+        );
         let cases = [
+            (
+                vec![("WXGATE_TOKEN", "pamtest"), ("WXGATE_MESSAGE_MODE", "safe")],
+                "WXGATE_AES_KEY",
+            ),
+            (
+                vec![
+                    ("WXGATE_TOKEN", "pamtest"),
+                    ("WXGATE_AES_KEY", KEY),
+                    ("WXGATE_MESSAGE_MODE", "plain"),
+                ],
+                "WXGATE_MESSAGE_MODE",
+            ),
+            (
+                vec![
+                    ("WXGATE_TOKEN", "pamtest"),
+                    ("WXGATE_AES_KEY", KEY),
+                    ("WXGATE_MESSAGE_MODE", "secure"),
+                ],
+                "WXGATE_MESSAGE_MODE",
+            ),
             (
                 vec![("WXGATE_TOKEN", "pamtest"), ("WXGATE_AES_KEY", "tooshort")],
                 "WXGATE_AES_KEY",

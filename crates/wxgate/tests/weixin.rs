@@ -39,7 +39,12 @@ struct Account {
 
 async fn account(extra: &[(&str, &str)]) -> Account {
     let sim = spawn_sim().await;
-    let mut settings = vec![("token", TOKEN), ("aes_key", KEY)];
+    // Compatible mode accepts all three kinds of push; tests of safe mode set it.
+    let mut settings = vec![
+        ("token", TOKEN),
+        ("aes_key", KEY),
+        ("message_mode", "compatible"),
+    ];
     settings.extend_from_slice(extra);
     let app = spawn_app_with_rules(&sim.url, &temp_db(), &settings, RULES).await;
     Account { app, _sim: sim }
@@ -71,14 +76,13 @@ async fn url_verification_echoes_only_for_a_valid_signature() {
     assert!(!verify_url(&wrong).await.ok);
 
     let b = Browser::new();
-    let ts = wechat::State::generate(); // any string works for the signature itself
-    let sig = sign(&[TOKEN, ts.as_str(), "n0nce"]);
+    let ts = wxgate::db::now().to_string();
+    let sig = sign(&[TOKEN, &ts, "n0nce"]);
     for path in ["/weixin/", "/weixin"] {
         let ok = b
             .get(&format!(
-                "{}{path}?signature={sig}&timestamp={}&nonce=n0nce&echostr=4375120948345356249",
+                "{}{path}?signature={sig}&timestamp={ts}&nonce=n0nce&echostr=4375120948345356249",
                 a.app.url,
-                ts.as_str()
             ))
             .await;
         assert_eq!(
@@ -98,6 +102,66 @@ async fn url_verification_echoes_only_for_a_valid_signature() {
     assert!(!forged.body.contains('x') || forged.body.contains("signature"));
     let bare = b.get(&format!("{}/weixin/", a.app.url)).await;
     assert_eq!(bare.status, StatusCode::FORBIDDEN);
+    // A captured signature cannot be used to echo text forever.
+    let stale = sign(&[TOKEN, "1", "n0nce"]);
+    let old = b
+        .get(&format!(
+            "{}/weixin/?signature={stale}&timestamp=1&nonce=n0nce&echostr=chosen",
+            a.app.url
+        ))
+        .await;
+    assert_eq!(old.status, StatusCode::FORBIDDEN);
+    assert!(!old.body.contains("chosen"));
+}
+
+#[tokio::test]
+async fn safe_mode_refuses_plaintext_pushes() {
+    let a = account(&[("message_mode", "safe")]).await;
+    let plain = push(
+        &target(&a.app, PushMode::Plain, None),
+        OPENID,
+        &Outgoing::Text {
+            content: "forged?".into(),
+        },
+    )
+    .await;
+    assert!(!plain.ok());
+    assert_eq!(plain.deliveries[0].status, Some(403), "{plain:#?}");
+    let safe = push(
+        &target(&a.app, PushMode::Safe, Some(KEY)),
+        OPENID,
+        &Outgoing::Text {
+            content: "hi".into(),
+        },
+    )
+    .await;
+    assert!(safe.ok(), "{:#?}", safe.problems);
+}
+
+#[tokio::test]
+async fn the_same_msgid_from_two_users_gets_two_replies() {
+    let a = account(&[]).await;
+    let raw = Raw::new(&a.app);
+    let now = wxgate::db::now();
+    let from = |openid: &str, content: &str| {
+        format!(
+            "<xml><ToUserName><![CDATA[gh_test]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>\
+             <CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content>\
+             <MsgId>777</MsgId></xml>"
+        )
+    };
+    let (_, first) = raw.post(&Raw::signed(now), from(OPENID, "我是张三")).await;
+    let (_, second) = raw
+        .post(&Raw::signed(now), from("oOtherUser", "我是别人"))
+        .await;
+    assert!(
+        first.contains("我是张三") && first.contains(OPENID),
+        "{first}"
+    );
+    assert!(
+        second.contains("我是别人") && second.contains("oOtherUser"),
+        "another user's message is handled, not answered with the first reply: {second}"
+    );
 }
 
 #[tokio::test]
@@ -233,11 +297,16 @@ impl Raw {
         (status, r.text().await.unwrap())
     }
 
+    /// A signed query with a fresh nonce.
     fn signed(timestamp: i64) -> String {
-        let ts = timestamp.to_string();
+        let nonce = &wechat::State::generate().as_str()[..10].to_owned();
+        Self::signed_with(&timestamp.to_string(), nonce)
+    }
+
+    fn signed_with(ts: &str, nonce: &str) -> String {
         format!(
-            "signature={}&timestamp={ts}&nonce=abc&openid={OPENID}",
-            sign(&[TOKEN, &ts, "abc"])
+            "signature={}&timestamp={ts}&nonce={nonce}&openid={OPENID}",
+            sign(&[TOKEN, ts, nonce])
         )
     }
 }
@@ -287,6 +356,12 @@ async fn hostile_pushes_get_a_4xx_and_never_reach_the_handler() {
             StatusCode::FORBIDDEN,
         ),
         (
+            "timestamp at i64::MIN",
+            Raw::signed_with("-9223372036854775808", "n"),
+            text_xml(6, "x"),
+            StatusCode::FORBIDDEN,
+        ),
+        (
             "future timestamp",
             Raw::signed(now + 3600),
             text_xml(4, "x"),
@@ -294,38 +369,47 @@ async fn hostile_pushes_get_a_4xx_and_never_reach_the_handler() {
         ),
         (
             "broken XML",
-            good.clone(),
+            Raw::signed(now),
             "<xml><ToUserName>".into(),
             StatusCode::BAD_REQUEST,
         ),
         (
             "not XML",
-            good.clone(),
+            Raw::signed(now),
             "{\"json\":true}".into(),
             StatusCode::BAD_REQUEST,
         ),
-        ("entity bomb", good.clone(), bomb, StatusCode::BAD_REQUEST),
+        (
+            "entity bomb",
+            Raw::signed(now),
+            bomb,
+            StatusCode::BAD_REQUEST,
+        ),
         (
             "external entity",
-            good.clone(),
+            Raw::signed(now),
             xxe.into(),
             StatusCode::BAD_REQUEST,
         ),
         (
             "missing envelope",
-            good.clone(),
+            Raw::signed(now),
             "<xml><Content>hi</Content></xml>".into(),
             StatusCode::BAD_REQUEST,
         ),
         (
             "aes without Encrypt",
-            format!("{good}&encrypt_type=aes&msg_signature=x"),
+            format!("{}&encrypt_type=aes&msg_signature=x", Raw::signed(now)),
             text_xml(5, "x"),
             StatusCode::BAD_REQUEST,
         ),
         (
             "aes with forged msg_signature",
-            format!("{good}&encrypt_type=aes&msg_signature={}", "0".repeat(40)),
+            format!(
+                "{}&encrypt_type=aes&msg_signature={}",
+                Raw::signed(now),
+                "0".repeat(40)
+            ),
             "<xml><ToUserName>gh</ToUserName><Encrypt>AAAA</Encrypt></xml>".into(),
             StatusCode::FORBIDDEN,
         ),
@@ -335,10 +419,24 @@ async fn hostile_pushes_get_a_4xx_and_never_reach_the_handler() {
         assert_eq!(got, status, "{case}: {text}");
         assert!(!text.is_empty(), "{case}: a message a person understands");
     }
+    // A signed query string seen once cannot carry another body; WeChat's retry (same body)
+    // still passes.
+    let q = Raw::signed(now);
+    let (got, _) = raw.post(&q, text_xml(20, "first")).await;
+    assert_eq!(got, StatusCode::OK);
+    let (got, text) = raw.post(&q, text_xml(21, "forged")).await;
+    assert_eq!(got, StatusCode::FORBIDDEN, "{text}");
+    let (got, _) = raw.post(&q, text_xml(20, "first")).await;
+    assert_eq!(got, StatusCode::OK);
+    let seen = hook.count();
+    assert_eq!(
+        seen, 1,
+        "the retry was deduplicated, the forgery never handled"
+    );
     // Over the size limit: 413.
     let (got, _) = raw.post(&good, vec![b'x'; 70 * 1024]).await;
     assert_eq!(got, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(hook.count(), 0, "nothing unverified reached the handler");
+    assert_eq!(hook.count(), seen, "nothing unverified reached the handler");
 }
 
 #[tokio::test]
@@ -355,7 +453,7 @@ async fn a_ciphertext_for_another_key_or_appid_is_refused() {
         let msg_sig = sign(&[TOKEN, &now, "abc", &encrypt]);
         let query = format!(
             "{}&encrypt_type=aes&msg_signature={msg_sig}",
-            Raw::signed(now.parse().unwrap())
+            Raw::signed_with(&now, "abc")
         );
         let body = format!(
             "<xml><ToUserName><![CDATA[gh]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"

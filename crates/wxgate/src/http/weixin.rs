@@ -7,7 +7,9 @@
 //! When handling takes longer than the deadline, WeChat gets `success` (so the user never sees
 //! 该公众号暂时无法提供服务) and the handler finishes anyway: WeChat's retry then gets its reply.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -21,7 +23,7 @@ use serde::Deserialize;
 use wechat::crypto::{KeyUsed, MessageCrypt};
 use wechat::message::Incoming;
 
-use crate::config::MessageConfig;
+use crate::config::{MessageConfig, MessageMode};
 use crate::db;
 use crate::dedup::{Dedup, MemoryDedup};
 use crate::rules::{self, Facts, Vars};
@@ -42,6 +44,49 @@ pub struct MessageServer {
     crypt_previous: Option<MessageCrypt>,
     pub dedup: Arc<dyn Dedup>,
     webhook: Option<Webhook>,
+    signatures: SeenSignatures,
+}
+
+/// Plaintext pushes: `signature` covers the timestamp and nonce but not the body, so a signed
+/// query string seen once (in a proxy log, on plain http) could carry any body until its
+/// timestamp goes stale. Each (timestamp, nonce) is bound to the first body it came with; a
+/// retry of the same push, with the same body, still passes. Entries older than the timestamp
+/// window are dropped as the map grows.
+#[derive(Debug, Default)]
+struct SeenSignatures {
+    hasher: std::hash::RandomState,
+    seen: Mutex<SeenMap>,
+}
+
+#[derive(Debug, Default)]
+struct SeenMap {
+    bodies: HashMap<(i64, String), u64>,
+    prune_at: usize,
+}
+
+impl SeenSignatures {
+    /// False when this timestamp and nonce already came with a different body.
+    fn bind(&self, sent_at: i64, nonce: &str, body: &str, window: Duration) -> bool {
+        let digest = self.hasher.hash_one(body);
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.bodies.len() >= seen.prune_at {
+            let now = db::now();
+            seen.bodies
+                .retain(|(t, _), _| now.abs_diff(*t) <= window.as_secs());
+            seen.prune_at = (seen.bodies.len() * 2).max(4096);
+        }
+        *seen
+            .bodies
+            .entry((sent_at, nonce.to_owned()))
+            .or_insert(digest)
+            == digest
+    }
+}
+
+/// The push's timestamp, if it is a number within `window` of our clock.
+fn fresh_timestamp(timestamp: &str, window: Duration) -> Option<i64> {
+    let sent_at = timestamp.trim().parse::<i64>().ok()?;
+    (db::now().abs_diff(sent_at) <= window.as_secs()).then_some(sent_at)
 }
 
 impl MessageServer {
@@ -63,6 +108,7 @@ impl MessageServer {
             crypt_previous,
             dedup: Arc::new(MemoryDedup::new(DEDUP_WINDOW)),
             webhook,
+            signatures: SeenSignatures::default(),
         })
     }
 }
@@ -131,6 +177,13 @@ async fn verify_url(
             "invalid signature: check WXGATE_TOKEN",
         );
     }
+    // A captured signature must not echo chosen text forever.
+    if fresh_timestamp(timestamp, server.config.timestamp_window).is_none() {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "timestamp outside the accepted window (is this server's clock right?)",
+        );
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         echostr.clone(),
@@ -163,21 +216,35 @@ async fn receive(
     if !token.verify_signature(signature, timestamp, nonce) {
         return refuse(StatusCode::FORBIDDEN, "invalid signature");
     }
-    let Ok(sent_at) = timestamp.parse::<i64>() else {
-        return refuse(StatusCode::FORBIDDEN, "timestamp is not a number");
-    };
-    if (db::now() - sent_at).unsigned_abs() > server.config.timestamp_window.as_secs() {
+    let Some(sent_at) = fresh_timestamp(timestamp, server.config.timestamp_window) else {
         return refuse(
             StatusCode::FORBIDDEN,
-            "timestamp outside the accepted window",
+            "timestamp outside the accepted window (is this server's clock right?)",
         );
-    }
+    };
     let Ok(body) = std::str::from_utf8(&body) else {
         return refuse(StatusCode::BAD_REQUEST, "body is not UTF-8");
     };
 
-    // 2. Safe and compatible mode: msg_signature over the ciphertext, then decrypt.
+    // 2. Safe and compatible mode: msg_signature over the ciphertext, then decrypt. In safe
+    //    mode a plaintext push is refused: its body is covered by no signature.
     let encrypted = q.encrypt_type.as_deref() == Some("aes");
+    if !encrypted && server.config.mode == MessageMode::Safe {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "plaintext push refused: this server is in safe mode (WXGATE_MESSAGE_MODE=safe), WeChat sends encrypt_type=aes",
+        );
+    }
+    if !encrypted
+        && !server
+            .signatures
+            .bind(sent_at, nonce, body, server.config.timestamp_window)
+    {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "this signature was already used with a different message",
+        );
+    }
     let (xml, key_used) = if encrypted {
         let Some(crypt) = &server.crypt else {
             return refuse(
