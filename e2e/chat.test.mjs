@@ -7,13 +7,14 @@
 
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
-import { launchBrowser, newPhone, screenshot, startApp, waitForText } from './lib.mjs';
+import { CONSENT_PATH, consentUsers, launchBrowser, newPhone, screenshot, startApp, waitForPath, waitForText } from './lib.mjs';
 
 const HELLO = '你好，wxgate';
 const ECHO_PREFIX = '你说的是：';
 const XSS_TEXT = '<img src=x onerror=alert(1)>';
 const WELCOME_TEXT = '欢迎关注';
 const MENU_KEY = 'V1001_SUNCK';
+const PANDA_NICKNAME = '🐼熊猫🎋'; // crates/wxsim/src/users.rs
 
 let app;
 let browser;
@@ -396,6 +397,85 @@ test('menu: tapping the V1001_SUNCK button brings a news card', { timeout: 120_0
       await expectNoProblems(page);
       await screenshot(page, 'chat-5-menu-04-sub-item');
     }
+    assert.deepEqual(dialogs, [], 'unexpected JavaScript dialogs');
+  });
+});
+
+// In WeChat the browser inside a chat is the user of that chat: a VIEW button to the
+// account's /auth/ logs in whoever tapped it. The simulator remembers the chat page's user
+// (its wxsim_user cookie) and its authorize page uses it.
+test('menu: the 🐼 user taps 主页 and is the one who logs in', { timeout: 120_000 }, async (t) => {
+  await onPhone(t, '6-view-login', async ({ context, page, dialogs }) => {
+    await openChat(page);
+    assert.ok((await page.locator('#menu-bar').count()) === 1, 'the chat page has no #menu-bar');
+    const user = await pickUser(page, '🐼');
+    t.diagnostic(`user: ${user}`);
+    const openid = await page.locator('#user-select').inputValue();
+    assert.notEqual(
+      openid,
+      await page.locator('#user-select option').first().getAttribute('value'),
+      'the 🐼 user is the first user: this test would not tell the users apart',
+    );
+    const menu = await effectiveMenu(openid);
+    t.diagnostic(`menu: ${JSON.stringify(menu)}`);
+    const leaf = menuLeaves(menu).find((l) => l.button.type === 'view' && l.button.name === '主页');
+    assert.ok(leaf, `the demo's menu has no view button 主页: ${JSON.stringify(menu)}`);
+    const login = new URL(leaf.button.url);
+    assert.equal(login.origin, app.origin, `主页 points away from the app (${app.origin}): ${leaf.button.url}`);
+    assert.equal(login.pathname, '/auth/', `主页 does not point at /auth/: ${leaf.button.url}`);
+    await page.waitForFunction(() => !document.getElementById('menu-bar').hidden, null, { timeout: 10_000 });
+    await screenshot(page, 'chat-6-view-login-01-panda-chat');
+
+    // Tap 主页: the page pushes the VIEW event and opens the URL in a new tab.
+    const opened = context.waitForEvent('page', { timeout: 15_000 });
+    await tapLeaf(page, leaf, t);
+    const tab = await opened;
+    const tabErrors = [];
+    tab.on('pageerror', (err) => tabErrors.push(`page error: ${err.message}`));
+    tab.on('dialog', async (d) => {
+      tabErrors.push(`dialog ${d.type()}: ${d.message()}`);
+      await d.dismiss().catch(() => {});
+    });
+    await waitForText(
+      page.locator('#chat-log [data-testid=event-note]'),
+      (s) => s.includes('点击了菜单链接') && s.includes('/auth/'),
+      'an event note "点击了菜单链接 (…/auth/)"',
+    );
+    await waitForPushDone(page);
+    await expectNoProblems(page);
+    await screenshot(page, 'chat-6-view-login-02-tapped');
+
+    // /auth/ → the simulator's /connect/oauth2/authorize (snsapi_userinfo: the consent page).
+    await tab.waitForLoadState('load');
+    await tab.waitForURL((u) => u.pathname === CONSENT_PATH || u.pathname === '/index/', { timeout: 20_000 });
+    t.diagnostic(`the tab is at ${tab.url()}`);
+    if (new URL(tab.url()).pathname === CONSENT_PATH) {
+      const users = await consentUsers(tab);
+      const checked = await tab.locator('input[name=user]').evaluateAll((inputs) => inputs.map((i) => i.checked));
+      t.diagnostic(`consent: ${JSON.stringify(users.map((u, i) => `${checked[i] ? '◉' : '○'} ${u.text}`))}`);
+      assert.equal(checked.filter(Boolean).length, 1, `not exactly one user preselected: ${JSON.stringify(checked)}`);
+      const preselected = users[checked.indexOf(true)];
+      assert.ok(
+        preselected.text.includes(PANDA_NICKNAME),
+        `the consent page preselects ${JSON.stringify(preselected.text)}, not the user who tapped (${PANDA_NICKNAME})`,
+      );
+      assert.ok(users.length > 1, 'the consent page should still offer the other users');
+      assert.ok(await tab.locator('#allow').isVisible(), 'the consent page has no visible 允许 (#allow)');
+      assert.ok(await tab.locator('#deny').isVisible(), 'the consent page has no visible 拒绝 (#deny)');
+      await screenshot(tab, 'chat-6-view-login-03-consent-panda-preselected');
+      await tab.locator('#allow').click();
+    }
+    await waitForPath(tab, '/index/');
+    const greeting = await waitForText(
+      tab.locator('#greeting'),
+      (s) => s.startsWith('欢迎:') && s.includes(PANDA_NICKNAME),
+      `#greeting on /index/ to greet ${PANDA_NICKNAME}, the user who tapped`,
+      15_000,
+    );
+    t.diagnostic(`greeting: ${greeting}`);
+    assert.equal(greeting, `欢迎:${PANDA_NICKNAME}`);
+    await screenshot(tab, 'chat-6-view-login-04-index-panda');
+    assert.deepEqual(tabErrors, [], 'the login tab had page errors or dialogs');
     assert.deepEqual(dialogs, [], 'unexpected JavaScript dialogs');
   });
 });

@@ -9,6 +9,16 @@
 //! new tab, scancode/pic/location events with made-up results) or shows a note for types that
 //! push nothing to the server.
 //!
+//! Who the browser is: in WeChat, the browser inside a chat *is* the user of that chat, so a
+//! VIEW button to the account's 网页授权 logs in the user who tapped it. The chat page
+//! remembers the user it acts as in a cookie on the simulator's origin, [`USER_COOKIE`]
+//! (`wxsim_user=<openid>; Path=/; SameSite=Lax`): `GET /_sim/chat` sets it for the user it
+//! selects (the remembered one if the cookie names a known user, else `users[0]`), and the
+//! script posts `{"openid"}` to `POST /_sim/chat/user` when the person picks another user, before
+//! each push and before a VIEW tap opens its URL. `/connect/oauth2/authorize` then uses that
+//! user (see [`remembered_user`]): `snsapi_base` (and auto-consent) log in as them, the consent
+//! page preselects them. Without the cookie, or with an openid no user has, nothing changes.
+//!
 //! Ids for browser tests: `#user-select`, `#chat-log`, `#chat-input`, `#chat-send`, `#subscribe`,
 //! `#unsubscribe`, `#raw-log`, `#target-settings`, `#no-target`, `#menu-bar` (hidden without a
 //! menu; `data-menuid`). Bubbles: `.bubble.user`, `.bubble.account` (`data-testid="bubble-user"`
@@ -17,14 +27,49 @@
 //! (top-level, the name as text), `[data-testid=sub-menu]` (a parent's pop-up),
 //! `[data-testid=sub-button]` (its items).
 
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 
 use serde_json::{Value, json};
 
 use crate::Simulator;
 use crate::pages::escape;
 use crate::users::page_avatar;
+
+/// The cookie that says which simulated user this browser is (an openid, percent-encoded).
+pub const USER_COOKIE: &str = "wxsim_user";
+
+/// Bytes a cookie value cannot carry (RFC 6265 cookie-octet), plus `%` itself.
+const COOKIE_UNSAFE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b',')
+    .add(b';')
+    .add(b'\\')
+    .add(b'%');
+
+/// `Set-Cookie` remembering `openid` as this browser's user: a session cookie on the whole
+/// simulator origin, sent on the top-level navigation from the account's `/auth/` redirect.
+pub fn remember_cookie(openid: &str) -> HeaderValue {
+    let value = utf8_percent_encode(openid, COOKIE_UNSAFE);
+    HeaderValue::from_str(&format!("{USER_COOKIE}={value}; Path=/; SameSite=Lax"))
+        .expect("a percent-encoded cookie is a valid header value")
+}
+
+/// The index of the user the [`USER_COOKIE`] in `headers` names, if it names a known one.
+pub fn remembered_user(sim: &Simulator, headers: &HeaderMap) -> Option<usize> {
+    let users = &sim.config().users;
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(name, _)| *name == USER_COOKIE)
+        .filter_map(|(_, value)| percent_decode_str(value.trim()).decode_utf8().ok())
+        .find_map(|openid| users.iter().position(|u| u.openid == openid))
+}
 
 const STYLE: &str = r#"
 *{box-sizing:border-box}
@@ -351,10 +396,22 @@ const SCRIPT: &str = r#"
     note(t ? '已保存推送目标 ' + t.url : '已清除推送目标（使用模拟器配置）');
   });
 
+  // Who this browser is: the simulator keeps the selected user in its wxsim_user cookie, so
+  // that a VIEW button to the account's 网页授权 logs in the user who tapped it, as in WeChat.
+  var remembered = Promise.resolve();
+  function rememberUser() {
+    remembered = fetch('/_sim/chat/user', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ openid: userSel.value })
+    }).then(function () {}, function () {});
+    return remembered;
+  }
+
   var busy = false;
   function push(message) {
     if (busy) return;
     var openid = userSel.value;
+    rememberUser();
     renderOutgoing(message, openid);
     scroll();
     var body = { from: openid, message: message };
@@ -402,6 +459,7 @@ const SCRIPT: &str = r#"
     scroll();
   }
   userSel.addEventListener('change', renderHistory);
+  userSel.addEventListener('change', rememberUser);
 
   // The custom menu: the one WeChat shows the selected user (menu/trymatch semantics).
   var menuBar = document.getElementById('menu-bar');
@@ -419,7 +477,8 @@ const SCRIPT: &str = r#"
       var view = { type: 'view', url: str(b.url) };
       if (menuid !== undefined && menuid !== null && menuid !== '') view.menu_id = String(menuid);
       push(view);
-      if (href) window.open(href, '_blank', 'noopener');
+      // Opened once the simulator knows who tapped (the page's authorize sees the cookie).
+      if (href) remembered.then(function () { window.open(href, '_blank', 'noopener'); });
     } else if (t === 'scancode_push' || t === 'scancode_waitmsg') {
       push({ type: t, key: key, result: 'https://wxsim.invalid/scan/' + encodeURIComponent(key) });
     } else if (t === 'pic_sysphoto' || t === 'pic_photo_or_album' || t === 'pic_weixin') {
@@ -493,11 +552,12 @@ const SCRIPT: &str = r#"
   document.addEventListener('click', closeMenus);
   userSel.addEventListener('change', loadMenu);
   // WeChat re-pulls the menu when the chat is opened again.
-  document.addEventListener('visibilitychange', function () { if (!document.hidden) loadMenu(); });
+  // Back on this chat, this browser is its user again (another tab may have picked another).
+  document.addEventListener('visibilitychange', function () { if (!document.hidden) { loadMenu(); rememberUser(); } });
   var initialMenu = null;
   try { initialMenu = JSON.parse(document.getElementById('menu-data').textContent || 'null'); } catch (e) {}
   if (initialMenu && initialMenu.openid === userSel.value) renderMenu(initialMenu.menu);
-  else loadMenu();
+  else { loadMenu(); rememberUser(); }
 
   fillForm(loadTarget());
   updateNoTarget();
@@ -559,16 +619,18 @@ fn menu_bar(menu: Option<&Value>) -> String {
     )
 }
 
-/// The chat page.
-pub fn chat_page(sim: &Simulator) -> Response {
+/// The chat page, acting as the user the [`USER_COOKIE`] remembers (else `users[0]`); the
+/// response (re)sets the cookie for that user.
+pub fn chat_page(sim: &Simulator, headers: &HeaderMap) -> Response {
     let config = sim.config();
-    // The first user is selected at first; the script fetches the menu of any other.
-    let first = config.users.first().map(|u| u.openid.clone());
-    let effective = first
+    // That user is selected at first; the script fetches the menu of any other.
+    let selected = remembered_user(sim, headers).unwrap_or(0);
+    let openid = config.users.get(selected).map(|u| u.openid.clone());
+    let effective = openid
         .as_deref()
         .map(|openid| sim.menus_json(Some(openid))["effective"].clone())
         .filter(|m| !m.is_null());
-    let menu_data = json!({"openid": first, "menu": effective});
+    let menu_data = json!({"openid": openid, "menu": effective});
     let initial = config
         .account_name
         .chars()
@@ -579,7 +641,8 @@ pub fn chat_page(sim: &Simulator) -> Response {
     for (i, u) in config.users.iter().enumerate() {
         let snapshot = if u.snapshot { " (快照页用户)" } else { "" };
         options.push_str(&format!(
-            "<option value=\"{openid}\" data-avatar=\"{avatar}\">{nick}{snapshot} · {openid}</option>",
+            "<option value=\"{openid}\" data-avatar=\"{avatar}\"{selected}>{nick}{snapshot} · {openid}</option>",
+            selected = if i == selected { " selected" } else { "" },
             openid = escape(&u.openid),
             avatar = escape(&page_avatar(u, i)),
             nick = escape(&u.nickname),
@@ -621,7 +684,7 @@ pub fn chat_page(sim: &Simulator) -> Response {
             "<div class=\"phone\">",
             "<header><a href=\"/\" title=\"wxsim\">‹</a><h1 id=\"account-name\" data-testid=\"account-name\">{account}</h1></header>",
             "<div class=\"who\"><label for=\"user-select\">我是</label>",
-            "<select id=\"user-select\" data-testid=\"user-select\">{options}</select></div>",
+            "<select id=\"user-select\" data-testid=\"user-select\" autocomplete=\"off\">{options}</select></div>",
             "{no_target}",
             "<div id=\"chat-log\" data-testid=\"chat-log\" aria-live=\"polite\"></div>",
             "<footer>",
@@ -656,12 +719,18 @@ pub fn chat_page(sim: &Simulator) -> Response {
         menu_bar = menu_bar(effective.as_ref()),
         menu_data = script_json(&menu_data),
     );
-    (
+    let mut response = (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
         page,
     )
-        .into_response()
+        .into_response();
+    if let Some(openid) = &openid {
+        response
+            .headers_mut()
+            .insert(header::SET_COOKIE, remember_cookie(openid));
+    }
+    response
 }
 
 /// A grey picture with the MediaId written on it.

@@ -5,7 +5,7 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
@@ -32,6 +32,7 @@ pub fn router() -> Router<Simulator> {
         .route("/_sim/verify", axum::routing::post(verify))
         .route("/_sim/exchanges", get(exchanges).delete(clear_exchanges))
         .route("/_sim/chat", get(chat_page))
+        .route("/_sim/chat/user", axum::routing::post(chat_user))
         .route("/_sim/media/{media_id}", get(media))
 }
 
@@ -227,8 +228,32 @@ async fn clear_exchanges(State(sim): State<Simulator>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn chat_page(State(sim): State<Simulator>) -> Response {
-    chat::chat_page(&sim)
+async fn chat_page(State(sim): State<Simulator>, headers: HeaderMap) -> Response {
+    chat::chat_page(&sim, &headers)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChatUser {
+    openid: String,
+}
+
+/// `POST /_sim/chat/user` with `{"openid": "..."}` → 204 and the [`chat::USER_COOKIE`] for
+/// that user: the chat page acts as them, so this browser's 网页授权 logs them in. 400 (and no
+/// cookie) for bad JSON or an openid no simulated user has.
+async fn chat_user(State(sim): State<Simulator>, body: Bytes) -> Response {
+    let req: ChatUser = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(format!(r#"expected {{"openid": "..."}}: {e}"#)),
+    };
+    if !sim.config().users.iter().any(|u| u.openid == req.openid) {
+        return bad_request(format!("no simulated user has the openid {:?}", req.openid));
+    }
+    (
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, chat::remember_cookie(&req.openid))],
+    )
+        .into_response()
 }
 
 /// `GET /_sim/media/{media_id}`: a placeholder picture for a MediaId (the simulator has no

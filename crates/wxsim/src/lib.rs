@@ -5,7 +5,8 @@
 //! `/cgi-bin/ticket/getticket`) with the parameters, error codes, lifetimes and daily quotas
 //! described in `docs/wechat-protocol.md` §A, §B, §D, §E and §G, so that code which works
 //! against the simulator works against WeChat. Everything lives in memory; time is a simulated
-//! clock that tests can move forward with [`Simulator::advance_clock`].
+//! clock (the real Unix time plus whatever tests added with [`Simulator::advance_clock`]), and
+//! daily quotas roll over at midnight Beijing time (UTC+8) of that clock, as WeChat's do.
 //!
 //! How to read it:
 //! - this file: the public types ([`SimConfig`], [`Fault`], [`Whitelist`], [`Simulator`],
@@ -62,7 +63,8 @@ pub struct SimConfig {
     /// Shown on the consent page.
     pub account_name: String,
     pub users: Vec<SimUser>,
-    /// `snsapi_userinfo` redirects at once as `users[0]`, without the consent page.
+    /// `snsapi_userinfo` redirects at once, without the consent page, as the user this browser
+    /// is (the chat page's `wxsim_user` cookie) or else `users[0]`.
     pub auto_consent: bool,
     /// The account's 网页授权域名 (`host` or `host:port`). When set, a `redirect_uri` on
     /// another host gets WeChat's error page 10003.
@@ -131,7 +133,7 @@ pub const DEFAULT_QUOTAS: [(&str, u64); 8] = [
 /// Daily limits and today's use, by path.
 struct Quotas {
     limits: BTreeMap<String, u64>,
-    /// path → (simulated day, calls that day).
+    /// path → (simulated Beijing day, see [`platform::beijing_day`], calls that day).
     used: BTreeMap<String, (u64, u64)>,
 }
 
@@ -202,6 +204,8 @@ pub struct Simulator {
 struct Inner {
     config: SimConfig,
     started: Instant,
+    /// The real Unix time at `started`: the simulated clock reads Unix seconds.
+    started_unix: u64,
     /// Seconds added to the real elapsed time by [`Simulator::advance_clock`].
     offset: Mutex<u64>,
     platform: Mutex<Platform>,
@@ -242,6 +246,10 @@ impl Simulator {
             inner: Arc::new(Inner {
                 config,
                 started: Instant::now(),
+                started_unix: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0),
                 offset: Mutex::new(0),
                 platform: Mutex::new(Platform::default()),
                 faults: Mutex::new(HashMap::new()),
@@ -425,8 +433,16 @@ impl Simulator {
         *offset = offset.saturating_add(secs);
     }
 
+    /// The simulated clock in Unix seconds: the real time plus every [`Simulator::advance_clock`].
+    /// Daily quotas and the stable_token `force_refresh` budget count days of this clock in
+    /// Beijing time (UTC+8), so they start again at 16:00 UTC.
+    pub fn unix_time(&self) -> u64 {
+        self.now()
+    }
+
     /// Sets the daily quota of a WeChat path (e.g. `/cgi-bin/token`): the call after `limit`
-    /// calls in one simulated day answers 45009. The day rolls over with the clock.
+    /// calls in one simulated day answers 45009. The day rolls over with the clock, at midnight
+    /// Beijing time (UTC+8).
     pub fn set_quota(&self, path: &str, daily_limit: u64) {
         lock(&self.inner.quotas)
             .limits
@@ -435,7 +451,7 @@ impl Simulator {
 
     /// Every path with a quota: its limit and today's use.
     pub fn quotas(&self) -> BTreeMap<String, QuotaState> {
-        let day = self.now() / 86_400;
+        let day = platform::beijing_day(self.now());
         let q = lock(&self.inner.quotas);
         q.limits
             .iter()
@@ -500,13 +516,12 @@ impl Simulator {
         lock(&self.inner.platform).base_token_valid(token, now)
     }
 
-    /// Simulated seconds since the simulator started.
+    /// The simulated clock, in Unix seconds (see [`Simulator::unix_time`]).
     fn now(&self) -> u64 {
         let offset = *lock(&self.inner.offset);
         self.inner
-            .started
-            .elapsed()
-            .as_secs()
+            .started_unix
+            .saturating_add(self.inner.started.elapsed().as_secs())
             .saturating_add(offset)
     }
 
@@ -533,7 +548,7 @@ impl Simulator {
                 }
             }
         }
-        let day = self.now() / 86_400;
+        let day = platform::beijing_day(self.now());
         let mut q = lock(&self.inner.quotas);
         let limit = q.limits.get(path).copied();
         let used = q.used.entry(path.to_string()).or_insert((day, 0));

@@ -4,15 +4,22 @@
 //! then each parameter; problems give an HTML error page with WeChat's code, never a redirect),
 //! then either redirects at once (`snsapi_base`, or auto-consent) or shows the consent page.
 //! The consent form posts back to the same path; [`consent`] re-checks everything it carries.
+//!
+//! Which user: in WeChat the browser is the user it belongs to. Here it is the user the chat
+//! page last acted as in this browser (the `wxsim_user` cookie, see [`crate::chat`]): silent
+//! redirects log them in, and the consent page preselects them (another may still be chosen).
+//! Without that cookie, or when it names no known user, silent redirects log in `users[0]` and
+//! the consent page preselects `users[0]`.
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use url::Url;
 
 use crate::Simulator;
+use crate::chat::remembered_user;
 use crate::pages::{self, ConsentRequest};
 use crate::platform::Scope;
 
@@ -107,7 +114,11 @@ fn domain_matches(domain: &str, url: &Url) -> bool {
     want_host == host && want_port.is_none_or(|p| port.as_deref() == Some(p))
 }
 
-pub async fn authorize(State(sim): State<Simulator>, RawQuery(raw): RawQuery) -> Response {
+pub async fn authorize(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let pairs = pairs(raw.unwrap_or_default().as_bytes());
     if !order_ok(&pairs) {
         return pages::link_unavailable();
@@ -129,11 +140,15 @@ pub async fn authorize(State(sim): State<Simulator>, RawQuery(raw): RawQuery) ->
         Scope::Base => true,
         Scope::UserInfo => sim.config().auto_consent && !force_popup,
     };
+    // The user this browser is (the chat page's), else the first.
+    let user = remembered_user(&sim, &headers).unwrap_or(0);
     if silent {
         if sim.config().users.is_empty() {
             return pages::error_page(None, "模拟器没有用户");
         }
-        let code = sim.platform().issue_code(appid, 0, scope_kind, sim.now());
+        let code = sim
+            .platform()
+            .issue_code(appid, user, scope_kind, sim.now());
         return callback(redirect_uri, Some(&code), state);
     }
     pages::consent_page(
@@ -144,6 +159,7 @@ pub async fn authorize(State(sim): State<Simulator>, RawQuery(raw): RawQuery) ->
             scope,
             state,
         },
+        user,
     )
 }
 

@@ -111,7 +111,9 @@ pub struct ConsentRequest<'a> {
     pub state: Option<&'a str>,
 }
 
-pub fn consent_page(config: &SimConfig, req: &ConsentRequest<'_>) -> Response {
+/// The consent page, with users[`selected`] chosen at first (the user this browser is, see
+/// [`crate::oauth`]); any other may be picked before 允许 or 拒绝.
+pub fn consent_page(config: &SimConfig, req: &ConsentRequest<'_>, selected: usize) -> Response {
     let initial = config
         .account_name
         .chars()
@@ -120,7 +122,7 @@ pub fn consent_page(config: &SimConfig, req: &ConsentRequest<'_>) -> Response {
         .unwrap_or_default();
     let mut users = String::new();
     for (i, u) in config.users.iter().enumerate() {
-        let checked = if i == 0 { " checked" } else { "" };
+        let checked = if i == selected { " checked" } else { "" };
         let tag = if u.snapshot {
             " <span class=\"tag\">快照页用户</span>"
         } else {
@@ -204,7 +206,12 @@ pub fn landing_page(config: &SimConfig) -> Response {
             "<li><code>GET /_sim/menu?openid=</code> default, personalized and effective menus</li>",
             "<li><code>GET /_sim/users</code>, <code>GET /_sim/avatar/{{index}}/{{size}}</code></li>",
             "<li><code>POST /_sim/push</code> <code>{{\"from\",\"message\":{{\"type\":\"text\",\"content\"}},\"target\"}}</code> → push report; ",
-            "<code>POST /_sim/verify</code> <code>{{\"target\"}}</code>; <code>GET|DELETE /_sim/exchanges</code>; <code>GET /_sim/chat</code></li></ul>"
+            "<code>POST /_sim/verify</code> <code>{{\"target\"}}</code>; <code>GET|DELETE /_sim/exchanges</code>; <code>GET /_sim/chat</code></li>",
+            "<li><code>POST /_sim/chat/user</code> <code>{{\"openid\"}}</code>: this browser is that user (the chat page posts it when you pick, send or tap)</li></ul>",
+            "<h1>Who logs in</h1><p id=\"who-logs-in\">As in WeChat, the browser is the user of the chat: the chat page remembers the user it acts as ",
+            "in the <code>wxsim_user</code> cookie (this origin), so a menu VIEW button to your <code>/auth/</code> logs in the user who tapped it. ",
+            "With that cookie, <code>snsapi_base</code> (and auto consent) log in that user and the consent page preselects them. ",
+            "Without it (or for an unknown openid), <code>snsapi_base</code> and auto consent log in user 0 and the consent page preselects user 0.</p>"
         ),
         appid = escape(&config.appid),
         account = escape(&config.account_name),

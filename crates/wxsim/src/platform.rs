@@ -1,6 +1,6 @@
 //! The simulated platform's memory: OAuth codes, user (sns) tokens and base tokens.
 //!
-//! Every function takes `now` (simulated seconds) and returns either a value or a WeChat errcode,
+//! Every function takes `now` (the simulated clock, Unix seconds) and returns either a value or a WeChat errcode,
 //! so the rules of §A.2–§A.6, §B.1, §B.2 and §E read here without any HTTP around them. The
 //! menus (§D) live in [`crate::menu`].
 
@@ -20,6 +20,14 @@ pub const OVERLAP: u64 = 300;
 /// stable_token force_refresh limits (§B.2).
 pub const FORCE_PER_DAY: u32 = 20;
 pub const FORCE_MIN_GAP: u64 = 30;
+/// Beijing time is UTC+8, all year.
+const BEIJING_OFFSET: u64 = 8 * 3600;
+
+/// The day number of Unix time `now` in Beijing time: WeChat's daily quotas (the API quotas,
+/// the 20 forced stable_token refreshes) start again at 00:00 UTC+8, which is 16:00 UTC.
+pub fn beijing_day(now: u64) -> u64 {
+    now.saturating_add(BEIJING_OFFSET) / 86_400
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -123,6 +131,7 @@ const REMEMBER_DEAD: u64 = 86_400;
 struct Stable {
     /// Oldest first; the last one is the current token.
     tokens: Vec<BaseToken>,
+    /// The Beijing day ([`beijing_day`]) `forced_today` counts.
     force_day: u64,
     forced_today: u32,
     last_forced: Option<u64>,
@@ -304,12 +313,13 @@ impl Platform {
     }
 
     /// §B.2: the same token while valid, rotated in its last 5 minutes; `force` replaces it at
-    /// once, at most 20 times a day and 30 s apart (otherwise it acts like a normal call).
+    /// once, at most 20 times a day (a Beijing day: the budget starts again at 00:00 UTC+8) and
+    /// 30 s apart (otherwise it acts like a normal call).
     pub fn stable_token(&mut self, force: bool, now: u64) -> (String, u64) {
         let s = &mut self.stable;
         s.tokens
             .retain(|t| now < t.expires_at.saturating_add(REMEMBER_DEAD));
-        let day = now / 86_400;
+        let day = beijing_day(now);
         if s.force_day != day {
             s.force_day = day;
             s.forced_today = 0;
@@ -431,6 +441,34 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(p.check_base_token(&a, 10), Err(40001));
         assert!(p.base_token_valid(&b, 10));
+    }
+
+    #[test]
+    fn beijing_days_start_at_16_utc() {
+        // 2024-05-01 15:59:59 UTC is 23:59:59 in Beijing; a second later it is 05-02 there.
+        let before = 1_714_579_199;
+        assert_eq!(beijing_day(before) + 1, beijing_day(before + 1));
+        // 2024-05-02 00:00:00 UTC is 08:00 in Beijing: the same Beijing day.
+        assert_eq!(beijing_day(1_714_608_000 - 1), beijing_day(1_714_608_000));
+    }
+
+    #[test]
+    fn force_refresh_budget_resets_at_beijing_midnight() {
+        let mut p = Platform::default();
+        // From 2024-05-01 15:00:00 UTC (23:00 in Beijing), one forced refresh a minute.
+        let start = 1_714_575_600;
+        let mut last = String::new();
+        for i in 0..FORCE_PER_DAY as u64 {
+            let (t, _) = p.stable_token(true, start + i * 60);
+            assert_ne!(t, last, "forced refresh {}", i + 1);
+            last = t;
+        }
+        // 15:20 UTC: the budget is spent.
+        assert_eq!(p.stable_token(true, start + 20 * 60).0, last);
+        // 16:00:00 UTC is midnight in Beijing: a new budget (the UTC day is still the same).
+        let midnight = start + 3600;
+        assert_eq!(p.stable_token(true, midnight - 1).0, last);
+        assert_ne!(p.stable_token(true, midnight).0, last);
     }
 
     #[test]

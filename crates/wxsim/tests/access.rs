@@ -151,6 +151,7 @@ async fn stable_token_semantics_and_isolation() {
 #[tokio::test]
 async fn stable_force_refresh_is_limited_to_twenty_a_day() {
     let s = spawn().await;
+    advance_to_beijing(&s.sim, 0, 1);
     let mut last = stable_token(&s, false).await;
     for i in 0..20 {
         s.sim.advance_clock(30);
@@ -167,6 +168,7 @@ async fn stable_force_refresh_is_limited_to_twenty_a_day() {
 #[tokio::test]
 async fn quota_answers_45009_after_the_limit_until_the_next_day() {
     let s = spawn().await;
+    advance_to_beijing(&s.sim, 0, 1);
     assert_eq!(
         post_control(
             &s,
@@ -236,6 +238,40 @@ async fn quota_answers_45009_after_the_limit_until_the_next_day() {
         .await,
         400
     );
+}
+
+/// WeChat's daily quotas count Beijing days: the day starts at 00:00 UTC+8 (16:00 UTC), not
+/// at 00:00 UTC (08:00 in Beijing).
+#[tokio::test]
+async fn quota_day_starts_at_midnight_beijing_time() {
+    let s = spawn().await;
+    s.sim.set_quota("/cgi-bin/token", 1);
+    let at = advance_to_beijing(&s.sim, 23, 58);
+    assert_eq!(
+        at % 86_400,
+        15 * 3600 + 58 * 60,
+        "23:58 in Beijing is 15:58 UTC"
+    );
+    cgi_token(&s).await;
+    assert_eq!(s.errcode(&token_path()).await, 45009);
+    // 16:00:30 UTC: the same UTC day, but a new day in Beijing.
+    s.sim.advance_clock(150);
+    assert_eq!(s.sim.unix_time() / 86_400, at / 86_400, "the same UTC day");
+    let quotas: Value = s.get("/_sim/quota").await.json().await.unwrap();
+    assert_eq!(quotas["/cgi-bin/token"]["used_today"], 0, "{quotas}");
+    cgi_token(&s).await;
+    assert_eq!(s.errcode(&token_path()).await, 45009);
+    // 00:00:30 UTC the next day is 08:00:30 in Beijing: still that day, still refused.
+    let utc_midnight = advance_to_beijing(&s.sim, 8, 0) + 30;
+    s.sim.advance_clock(30);
+    assert_eq!(utc_midnight % 86_400, 30);
+    assert_eq!(
+        s.errcode(&token_path()).await,
+        45009,
+        "00:00 UTC is no new day"
+    );
+    let quotas: Value = s.get("/_sim/quota").await.json().await.unwrap();
+    assert_eq!(quotas["/cgi-bin/token"]["used_today"], 1, "{quotas}");
 }
 
 #[tokio::test]

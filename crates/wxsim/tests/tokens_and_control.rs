@@ -124,6 +124,7 @@ async fn stable_token_is_stable_and_rotates_near_expiry() {
 #[tokio::test]
 async fn stable_token_force_refresh_limits() {
     let s = spawn().await;
+    advance_to_beijing(&s.sim, 0, 1);
     let t0 = stable(&s, stable_req(false)).await["access_token"].clone();
     let t1 = stable(&s, stable_req(true)).await["access_token"].clone();
     assert_ne!(t0, t1);
@@ -155,6 +156,66 @@ async fn stable_token_force_refresh_limits() {
         stable(&s, stable_req(true)).await["access_token"],
         last,
         "a new day"
+    );
+}
+
+/// The 20 forced refreshes a day are counted in Beijing days, as WeChat's daily quotas are: the
+/// budget comes back at 00:00 UTC+8 (16:00 UTC), not at 00:00 UTC.
+#[tokio::test]
+async fn stable_token_force_refresh_budget_resets_at_midnight_beijing_time() {
+    let s = spawn().await;
+    let start = advance_to_beijing(&s.sim, 23, 40);
+    assert_eq!(
+        start % 86_400,
+        15 * 3600 + 40 * 60,
+        "23:40 in Beijing is 15:40 UTC"
+    );
+    let mut last = stable(&s, stable_req(false)).await["access_token"].clone();
+    for i in 0..20 {
+        s.sim.advance_clock(30);
+        let t = stable(&s, stable_req(true)).await["access_token"].clone();
+        assert_ne!(t, last, "forced refresh {}", i + 1);
+        last = t;
+    }
+    s.sim.advance_clock(30);
+    assert_eq!(
+        stable(&s, stable_req(true)).await["access_token"],
+        last,
+        "the 21st before 16:00 UTC"
+    );
+    // Through the control path, to 16:00:30 UTC = 00:00:30 in Beijing, the same UTC day.
+    let to_midnight = 20 * 60 + 30 - (s.sim.unix_time() - start);
+    let resp = s
+        .http
+        .post(s.url("/_sim/clock"))
+        .json(&json!({ "advance_secs": to_midnight }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    let now = s.sim.unix_time();
+    assert!(now % 86_400 >= 16 * 3600, "{now}");
+    assert_eq!(now / 86_400, start / 86_400, "the same UTC day");
+    let t = stable(&s, stable_req(true)).await["access_token"].clone();
+    assert_ne!(t, last, "a new day in Beijing: forced again");
+    last = t;
+    for i in 0..19 {
+        s.sim.advance_clock(30);
+        let t = stable(&s, stable_req(true)).await["access_token"].clone();
+        assert_ne!(t, last, "forced refresh {} of the new day", i + 2);
+        last = t;
+    }
+    // 00:00 UTC (08:00 in Beijing) starts no new day. The token has expired by then, so take
+    // the current one first: a refused force gives it back.
+    advance_to_beijing(&s.sim, 8, 0);
+    s.sim.advance_clock(30);
+    assert_eq!(s.sim.unix_time() % 86_400, 30, "just after 00:00 UTC");
+    let current = stable(&s, stable_req(false)).await["access_token"].clone();
+    assert_ne!(current, last, "expired and replaced");
+    assert_eq!(
+        stable(&s, stable_req(true)).await["access_token"],
+        current,
+        "the 21st of the Beijing day, after 00:00 UTC"
     );
 }
 

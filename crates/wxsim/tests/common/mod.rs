@@ -33,6 +33,19 @@ pub async fn spawn() -> Sim {
     spawn_with(SimConfig::new(APPID, SECRET)).await
 }
 
+/// Moves the simulated clock forward to the next `hh:mm:00` Beijing time (UTC+8), where daily
+/// quotas roll over at 00:00; returns the simulated Unix time then. Tests that spend a daily
+/// budget start with it, so that the real time of day cannot split them across two days.
+pub fn advance_to_beijing(sim: &Simulator, hh: u64, mm: u64) -> u64 {
+    const DAY: u64 = 86_400;
+    // Seconds into the UTC day at which Beijing shows hh:mm.
+    let target = (hh * 3600 + mm * 60 + DAY - 8 * 3600) % DAY;
+    let now = sim.unix_time();
+    let wait = (target + DAY - now % DAY) % DAY;
+    sim.advance_clock(wait);
+    now + wait
+}
+
 pub fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
