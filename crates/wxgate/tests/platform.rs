@@ -287,6 +287,26 @@ async fn the_admin_api_needs_the_bearer_token_and_is_off_without_one() {
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(sim.sim.calls("/cgi-bin/menu/delete"), 0);
+    // The scheme is case-insensitive; the token is not.
+    let lower = reqwest::Client::new()
+        .get(format!("{}/admin/token", app.url))
+        .header("authorization", format!("bearer {ADMIN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lower.status(), StatusCode::OK);
+    let shouted = reqwest::Client::new()
+        .get(format!("{}/admin/token", app.url))
+        .header("authorization", format!("Bearer {}", ADMIN.to_uppercase()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shouted.status(), StatusCode::UNAUTHORIZED);
+    // The seed's open endpoints are gone.
+    for seed in ["/access/", "/menu/", "/dlmenu/"] {
+        let r = reqwest::get(format!("{}{seed}", app.url)).await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{seed}");
+    }
 
     let off = spawn_app(&sim.url, &[]).await;
     let (status, body) = admin(

@@ -50,11 +50,14 @@ async fn require_admin(State(app): State<AppState>, request: Request, next: Next
             "the admin API is off: set WXGATE_ADMIN_TOKEN to turn it on",
         );
     };
+    // The scheme is case-insensitive (RFC 9110 §11.1): `bearer x` is a bearer token too.
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token);
     match presented {
         Some(token) if same_secret(token.trim(), expected) => next.run(request).await,
         Some(_) => error(StatusCode::UNAUTHORIZED, "wrong admin token"),
