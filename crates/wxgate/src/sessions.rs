@@ -17,6 +17,16 @@ pub const COOKIE_NAME: &str = "wxgate_session";
 /// Idle sessions end after a week.
 const IDLE_DAYS: i64 = 7;
 
+/// How long a logged-in browser stays logged in without visiting.
+pub fn logged_in_expiry() -> Expiry {
+    Expiry::OnInactivity(time::Duration::days(IDLE_DAYS))
+}
+
+/// A browser that only started a login: as long as its `state` is good.
+pub fn pending_login_expiry(state_ttl: std::time::Duration) -> Expiry {
+    Expiry::OnInactivity(time::Duration::seconds(state_ttl.as_secs() as i64))
+}
+
 /// The configured store, chosen at start-up.
 #[derive(Clone, Debug)]
 pub enum Store {
@@ -31,11 +41,12 @@ impl Store {
             SessionStoreKind::Database => {
                 let store = SqliteStore::new(pool.clone());
                 store.migrate().await?;
-                // Sweep expired sessions hourly so the table does not grow without bound.
+                // Sweep expired sessions (abandoned logins expire after the state TTL) every
+                // ten minutes so the table does not grow without bound.
                 tokio::spawn(
                     store
                         .clone()
-                        .continuously_delete_expired(tokio::time::Duration::from_secs(3600)),
+                        .continuously_delete_expired(tokio::time::Duration::from_secs(600)),
                 );
                 Store::Database(store)
             }
@@ -49,7 +60,7 @@ impl Store {
             .with_same_site(SameSite::Lax)
             .with_secure(config.is_https())
             .with_path("/")
-            .with_expiry(Expiry::OnInactivity(time::Duration::days(IDLE_DAYS)))
+            .with_expiry(logged_in_expiry())
     }
 }
 

@@ -100,13 +100,72 @@ impl Application {
         &self.state.public_url
     }
 
-    /// Serves until Ctrl-C (or SIGTERM), finishing requests in flight.
+    /// Serves until Ctrl-C (or SIGTERM), finishing requests in flight (for up to
+    /// [`SHUTDOWN_GRACE`]).
+    ///
+    /// This is `axum::serve` plus what it lacks: a connection that has not sent its request
+    /// headers within [`HEADER_READ_TIMEOUT`] is closed, so slow or silent clients cannot hold
+    /// connections open (slowloris). Body and handler time limits are layers in
+    /// [`crate::http::router`].
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown_signal())
+        use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+        use hyper_util::server::conn::auto;
+        use tower::ServiceExt;
+
+        let Application {
+            listener, router, ..
+        } = self;
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT);
+        builder.http2().timer(TokioTimer::new());
+        let shutdown = shutdown_signal();
+        tokio::pin!(shutdown);
+        loop {
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors and the like: pause instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let service =
+                hyper_util::service::TowerToHyperService::new(router.clone().map_request(
+                    |r: axum::http::Request<hyper::body::Incoming>| r.map(axum::body::Body::new),
+                ));
+            let connection = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .into_owned();
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+            });
+        }
+        tracing::info!("shutting down: finishing requests in flight");
+        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
             .await
+            .is_err()
+        {
+            tracing::warn!("requests still running after the grace period were cut off");
+        }
+        Ok(())
     }
 }
+
+/// How long a connection may take to send its request headers.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long shutdown waits for requests in flight.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// `http://<listen>`, with an unspecified address (0.0.0.0, ::) replaced by loopback.
 fn derive_public_url(addr: SocketAddr) -> String {

@@ -5,11 +5,10 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::Deserialize;
 use serde_json::json;
 
 use crate::platform::explain;
@@ -19,26 +18,57 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/jssdk/config", get(config))
 }
 
-#[derive(Deserialize)]
-struct ConfigQuery {
-    url: Option<String>,
-}
-
 fn bad(message: String) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response()
 }
 
-async fn config(State(app): State<AppState>, Query(q): Query<ConfigQuery>) -> Response {
-    let Some(raw) = q.url.filter(|u| !u.is_empty()) else {
-        return bad("missing ?url= (the page's URL, location.href.split('#')[0])".into());
+/// The page URL from `?url=`, checked: exactly one parameter (an unencoded `&` in the page's
+/// own query would silently cut it short and the signature would not match), the fragment
+/// dropped, and the URL as a browser reports it (`location.href`) under our public origin.
+fn page_url(raw_query: Option<&str>, public_url: &str) -> Result<String, String> {
+    const HOW: &str = "send ?url=encodeURIComponent(location.href.split('#')[0])";
+    let pairs: Vec<(String, String)> =
+        url::form_urlencoded::parse(raw_query.unwrap_or("").as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+    let url = match pairs.as_slice() {
+        [] => return Err(format!("missing ?url= (the page's URL): {HOW}")),
+        [(k, v)] if k == "url" && !v.is_empty() => v,
+        [(k, v)] if k == "url" && v.is_empty() => return Err(format!("?url= is empty: {HOW}")),
+        _ => {
+            return Err(format!(
+                "expected only ?url=, got {}: the page URL must be percent-encoded ({HOW})",
+                pairs
+                    .iter()
+                    .map(|(k, _)| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
     };
-    let page = raw.split('#').next().unwrap_or_default().to_owned();
-    if !same_origin(&page, &app.public_url) {
-        return bad(format!(
-            "url must be a page under {} (WXGATE_PUBLIC_URL, the JS接口安全域名)",
-            app.public_url
+    let page = url.split('#').next().unwrap_or_default();
+    if !same_origin(page, public_url) {
+        return Err(format!(
+            "url must be a page under {public_url} (WXGATE_PUBLIC_URL, the JS接口安全域名)"
         ));
     }
+    // Sign only what a browser would report: WeChat signs location.href, not our reading of
+    // an unusual spelling of it.
+    let parsed = url::Url::parse(page).map_err(|e| format!("url is not a URL: {e}"))?;
+    if parsed.as_str() != page {
+        return Err(format!(
+            "url is not written as a browser reports it; did you mean {}?",
+            parsed.as_str()
+        ));
+    }
+    Ok(page.to_owned())
+}
+
+async fn config(State(app): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let page = match page_url(query.as_deref(), &app.public_url) {
+        Ok(p) => p,
+        Err(message) => return bad(message),
+    };
     let ticket = match app.platform.jsapi_ticket.get().await {
         Ok(t) => t,
         Err(e) => {
@@ -75,7 +105,41 @@ fn same_origin(page: &str, public_url: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::same_origin;
+    use super::{page_url, same_origin};
+
+    #[test]
+    fn the_page_url_is_one_encoded_parameter_spelled_as_a_browser_does() {
+        let o = "https://wx.example.com";
+        assert_eq!(
+            page_url(
+                Some("url=https%3A%2F%2Fwx.example.com%2Fa%3Fx%3D1%26y%3D2%23top"),
+                o
+            )
+            .unwrap(),
+            "https://wx.example.com/a?x=1&y=2"
+        );
+        for (query, says) in [
+            (None, "missing"),
+            (Some("url="), "empty"),
+            // The page's own & left unencoded: y=2 would be lost from the signature.
+            (
+                Some("url=https://wx.example.com/a?x=1&y=2"),
+                "percent-encoded",
+            ),
+            (Some("url=a&url=b"), "percent-encoded"),
+            (
+                Some("url=https%3A%2F%2Fwx.example.com"),
+                "did you mean https://wx.example.com/?",
+            ),
+            (
+                Some("url=https://evil.example/"),
+                "under https://wx.example.com",
+            ),
+        ] {
+            let e = page_url(query, o).unwrap_err();
+            assert!(e.contains(says), "{query:?}: {e}");
+        }
+    }
 
     #[test]
     fn only_pages_of_our_origin() {

@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -94,12 +95,22 @@ struct AuthQuery {
     next: Option<String>,
 }
 
+/// A query string that does not parse (a parameter twice, bad percent-encoding): a page, not
+/// axum's English rejection.
+fn bad_query(rejection: QueryRejection) -> Message {
+    tracing::info!(error = %rejection.body_text(), "malformed query string");
+    Message::new(StatusCode::BAD_REQUEST, "登录参数有误")
+        .line("链接中的参数不完整或重复，请重新登录。")
+        .link(Link::retry())
+}
+
 async fn auth(
     State(app): State<AppState>,
     session: Session,
-    Query(q): Query<AuthQuery>,
+    query: Result<Query<AuthQuery>, QueryRejection>,
 ) -> Response {
     let result: Result<Response, AppError> = async {
+        let Query(q) = query.map_err(bad_query)?;
         let scope = match q.scope.as_deref() {
             None | Some("") => Scope::UserInfo,
             Some(s) => s.parse::<Scope>().map_err(|_| {
@@ -132,6 +143,11 @@ async fn auth(
             created_at: now,
         });
         session.insert(SESSION_PENDING, pending).await?;
+        if session.get::<String>(SESSION_OPENID).await?.is_none() {
+            // A browser that only started a login is forgotten with its state, so anonymous
+            // hits on /auth/ cannot pile up week-long sessions.
+            session.set_expiry(Some(sessions::pending_login_expiry(app.config.state_ttl)));
+        }
         let url = wechat::authorize_url(
             &app.config.oauth_base,
             app.client.appid(),
@@ -164,8 +180,12 @@ async fn empower(
     State(app): State<AppState>,
     session: Session,
     headers: HeaderMap,
-    Query(q): Query<EmpowerQuery>,
+    query: Result<Query<EmpowerQuery>, QueryRejection>,
 ) -> Response {
+    let q = match query {
+        Ok(Query(q)) => q,
+        Err(rejection) => return bad_query(rejection).render(&app.templates),
+    };
     let browser = session_cookie(&headers);
     let result = complete(&app, &session, browser, q).await;
     result.unwrap_or_else(|e| e.into_response(&app.templates))
@@ -260,6 +280,7 @@ async fn complete(
         Outcome::LoggedIn(openid) => {
             // A new session id at the moment of login defeats session fixation.
             session.cycle_id().await?;
+            session.set_expiry(Some(sessions::logged_in_expiry()));
             session.insert(SESSION_OPENID, openid.as_str()).await?;
             let mut completed: Vec<String> =
                 session.get(SESSION_COMPLETED).await?.unwrap_or_default();

@@ -6,9 +6,20 @@ use serde::Serialize;
 
 use crate::templates::Templates;
 
+/// What a `Location` may not carry raw: controls, spaces and (by `utf8_percent_encode`)
+/// anything outside ASCII. `%` stays, so an already encoded URL passes unchanged.
+const LOCATION_UNSAFE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`');
+
 /// A `302 Found` redirect, the status WeChat's own redirects use (axum's `Redirect::to` is 303).
+/// The target is percent-encoded where needed (`/首页` → `/%E9%A6%96%E9%A1%B5`).
 pub fn found(location: &str) -> Response {
-    match axum::http::HeaderValue::from_str(location) {
+    let location = percent_encoding::utf8_percent_encode(location, LOCATION_UNSAFE).to_string();
+    match axum::http::HeaderValue::from_str(&location) {
         Ok(value) => (StatusCode::FOUND, [(axum::http::header::LOCATION, value)]).into_response(),
         Err(_) => (StatusCode::BAD_REQUEST, "invalid redirect target").into_response(),
     }

@@ -1,0 +1,176 @@
+//! What every response and connection gets, whatever the route: security headers, time limits
+//! for slow clients, body limits answered at once, and readable refusals of malformed requests.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use reqwest::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn app() -> (TestApp, Sim) {
+    let sim = spawn_sim().await;
+    let app = spawn_app(&sim.url, &[("token", "hardeningtoken")]).await;
+    (app, sim)
+}
+
+fn addr(app: &TestApp) -> String {
+    app.url.trim_start_matches("http://").to_owned()
+}
+
+/// Reads until the server closes the connection (or `limit` passes); returns what it sent.
+async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<String> {
+    let mut answer = Vec::new();
+    match tokio::time::timeout(limit, stream.read_to_end(&mut answer)).await {
+        Ok(_) => Some(String::from_utf8_lossy(&answer).into_owned()),
+        Err(_) => None,
+    }
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let (app, _sim) = app().await;
+    let b = Browser::new();
+    let guest = b.get(&format!("{}/index/", app.url)).await;
+    assert_eq!(guest.status, StatusCode::OK);
+    for path in [
+        "/index/",
+        "/no-such-page",
+        "/empower/?code=x&state=forged",
+        "/jssdk/config",
+        "/weixin/",
+    ] {
+        let r = reqwest::get(format!("{}{path}", app.url)).await.unwrap();
+        let h = r.headers();
+        for (name, value) in [
+            ("x-content-type-options", "nosniff"),
+            ("x-frame-options", "DENY"),
+            ("content-security-policy", "frame-ancestors 'none'"),
+            ("referrer-policy", "no-referrer"),
+            ("cache-control", "no-store"),
+        ] {
+            assert_eq!(
+                h.get(name).and_then(|v| v.to_str().ok()),
+                Some(value),
+                "{path}: {name}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_clients_are_cut_off() {
+    let (app, _sim) = app().await;
+    let started = Instant::now();
+    // Headers that never end (slowloris) and a body that never comes, at the same time.
+    let mut slow_headers = TcpStream::connect(addr(&app)).await.unwrap();
+    slow_headers
+        .write_all(b"GET /index/ HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let mut slow_body = TcpStream::connect(addr(&app)).await.unwrap();
+    slow_body
+        .write_all(
+            b"POST /weixin/?signature=x&timestamp=1&nonce=n HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n<xml>",
+        )
+        .await
+        .unwrap();
+    let limit = Duration::from_secs(25);
+    let (headers_answer, body_answer) = tokio::join!(
+        read_until_closed(&mut slow_headers, limit),
+        read_until_closed(&mut slow_body, limit)
+    );
+    assert!(
+        headers_answer.is_some(),
+        "a client that never finishes its headers is disconnected"
+    );
+    let body_answer = body_answer.expect("a body that never arrives ends the request");
+    assert!(
+        body_answer.starts_with("HTTP/1.1 4"),
+        "a 4xx for the stalled body: {body_answer}"
+    );
+    assert!(started.elapsed() < limit);
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_refused_before_it_is_sent() {
+    let (app, _sim) = app().await;
+    for path in ["/weixin/?signature=x&timestamp=1&nonce=n", "/logout/"] {
+        let mut stream = TcpStream::connect(addr(&app)).await.unwrap();
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 104857600\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let answer = read_until_closed(&mut stream, Duration::from_secs(5))
+            .await
+            .expect("answered without waiting for 100 MB");
+        assert!(answer.starts_with("HTTP/1.1 413"), "{path}: {answer}");
+        assert!(
+            answer.contains("request body too large"),
+            "{path}: {answer}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn malformed_query_strings_get_a_page_not_a_framework_error() {
+    let (app, _sim) = app().await;
+    let b = Browser::new();
+    for path in [
+        "/auth/?next=/a&next=/b",
+        "/empower/?code=a&code=b&state=s",
+        "/auth/?scope=%ZZ",
+    ] {
+        let p = b.get(&format!("{}{path}", app.url)).await;
+        assert_eq!(p.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(p.body.contains("登录参数有误"), "{path}: {}", p.body);
+        assert!(!p.body.contains("Failed to deserialize"), "{path}");
+    }
+    let r = reqwest::get(format!("{}/jssdk/config?url=a&url=b", app.url))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("percent-encoded"));
+}
+
+#[tokio::test]
+async fn a_next_path_in_chinese_is_percent_encoded_in_the_redirect() {
+    let (app, _sim) = app().await;
+    let b = Browser::new();
+    let authorize = b
+        .start_login(&app, "?next=/%E9%A6%96%E9%A1%B5?x=%E4%BD%A0")
+        .await;
+    let callback = b.consent(&authorize, ZHANG_SAN, "allow").await;
+    let done = b.get(&callback).await;
+    assert_eq!(done.status, StatusCode::FOUND, "{}", done.body);
+    assert_eq!(done.location(), "/%E9%A6%96%E9%A1%B5?x=%E4%BD%A0");
+}
+
+#[tokio::test]
+async fn an_abandoned_login_is_forgotten_with_its_state() {
+    let sim = spawn_sim().await;
+    let app = spawn_app(&sim.url, &[("state_ttl_secs", "60")]).await;
+    let b = Browser::new();
+    let authorize = b.start_login(&app, "").await;
+    let expiry = || async {
+        let (e,): (i64,) = sqlx::query_as("SELECT unixepoch(MAX(expiry_date)) FROM tower_sessions")
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+        e - wxgate::db::now()
+    };
+    let pending = expiry().await;
+    assert!(
+        (0..=65).contains(&pending),
+        "a started login lives as long as its state, not a week: {pending} s"
+    );
+    let callback = b.consent(&authorize, ZHANG_SAN, "allow").await;
+    assert_eq!(b.get(&callback).await.status, StatusCode::FOUND);
+    let logged_in = expiry().await;
+    assert!(
+        logged_in > 6 * 24 * 3600,
+        "a login lasts a week: {logged_in} s"
+    );
+}
