@@ -59,6 +59,9 @@ impl ErrCode {
     pub const NO_DEFAULT_MENU: Self = Self(65303);
     pub const EMPTY_MATCHRULE: Self = Self(65304);
     pub const TOO_MANY_CONDITIONAL_MENUS: Self = Self(65305);
+    /// A menu links to more than 3 distinct domains (`menu::MAX_URL_DOMAINS`).
+    pub const TOO_MANY_MENU_DOMAINS: Self = Self(65316);
+    pub const INVALID_MENU_URL: Self = Self(65317);
     pub const NOT_UTF8: Self = Self(65318);
     pub const MATCHRULE_PRIVACY: Self = Self(65320);
 
@@ -109,6 +112,8 @@ impl ErrCode {
                     | 40033
                     | 40054
                     | 40055
+                    | 40165
+                    | 40166
                     | 41007
                     | 65304
                     | 65307
@@ -137,14 +142,26 @@ impl ErrCode {
                 "this server's IP is not in the API IP whitelist: add the IP shown in errmsg to 公众平台 → 基本配置 → IP白名单"
             }
             40243 => "the AppSecret is frozen: unfreeze it in the 公众平台 console",
+            40097 => "invalid arguments (参数错误)",
+            40165 => "a miniprogram button's pagepath is invalid (invalid weapp pagepath)",
+            40166 => "a miniprogram button's appid is invalid (invalid weapp appid)",
             41001 => "access_token missing",
             41002 => "appid missing",
+            41003 => "refresh_token missing",
             41004 => "appsecret missing",
             41008 => "OAuth code missing",
             41009 => "openid missing",
             42001 => "access_token expired",
             42002 => "refresh_token expired: the user must authorize again",
             42003 => "OAuth code expired",
+            42007 => {
+                "the user changed their password: their tokens are void, they must log in again"
+            }
+            43001 => "this API must be called with GET",
+            43002 => "this API must be called with POST",
+            43003 => "this API must be called over https",
+            44002 => "the POST body is empty",
+            47001 => "WeChat could not parse the request body (data format error: bad JSON or XML)",
             45009 => {
                 "daily quota used up: wait until midnight (Beijing time) or clear it in the console (10 times a month); wxgate caches tokens to avoid this, so look for other programs using this AppID"
             }
@@ -152,7 +169,9 @@ impl ErrCode {
             48001 => {
                 "API unauthorized (a snsapi_base token, a snapshot-page user, or an unverified account)"
             }
+            48004 => "the API is forbidden for this account because of irregularities",
             50001 => "the user has not authorized this API",
+            50002 => "the user is limited",
             40007 => {
                 "invalid media_id: use the id of a permanent material (永久素材) of this account"
             }
@@ -178,6 +197,14 @@ impl ErrCode {
             65303 => "create the default menu first: personalized menus need one",
             65304 => "the matchrule is empty: set tag_id or client_platform_type",
             65305 => "too many personalized menus: delete some first",
+            65306 => "this account does not support personalized menus",
+            65307 => "the personalized menu has no buttons",
+            65308 => "a button has no action: give it a type or sub_button",
+            65309 => "personalized menus are switched off for this account",
+            65316 => {
+                "the menu links to more than 3 domains: WeChat allows 3 distinct URL domains per menu"
+            }
+            65317 => "a menu url is not a valid URL",
             65318 => "the request body is not UTF-8",
             65320 => "gender, region and language match rules are no longer allowed: use tag_id",
             _ => "unknown WeChat error",
@@ -260,5 +287,34 @@ mod tests {
         for code in 65301..=65305 {
             assert_ne!(ErrCode(code).meaning(), "unknown WeChat error");
         }
+    }
+
+    /// Codes wxgate can meet on menus and platform calls (§D, §G) all have a meaning.
+    #[test]
+    fn codes_wxgate_can_meet_have_a_meaning() {
+        for code in [
+            40097, 40165, 40166, 41003, 42007, 43001, 43002, 43003, 44002, 47001, 48004, 50002,
+            65305, 65306, 65307, 65308, 65309, 65316, 65317,
+        ] {
+            assert_ne!(
+                ErrCode(code).meaning(),
+                "unknown WeChat error",
+                "{code} has no meaning"
+            );
+        }
+        assert!(ErrCode::TOO_MANY_MENU_DOMAINS.meaning().contains('3'));
+        assert!(ErrCode(43002).meaning().contains("POST"));
+        for code in [
+            ErrCode::TOO_MANY_MENU_DOMAINS,
+            ErrCode::INVALID_MENU_URL,
+            ErrCode(40165),
+            ErrCode(40166),
+        ] {
+            assert!(code.is_menu_invalid(), "{code:?}");
+        }
+        assert_eq!(
+            ErrCode::TOO_MANY_MENU_DOMAINS.to_string(),
+            "65316 (the menu links to more than 3 domains: WeChat allows 3 distinct URL domains per menu)"
+        );
     }
 }

@@ -117,6 +117,34 @@ impl MatchRule {
             ("group_id", &self.group_id),
         ]
     }
+
+    /// The fields that are set, trimmed; empty strings (as `menu/get` echoes for unset
+    /// fields) count as unset.
+    fn set_fields(&self) -> Vec<(&'static str, &str)> {
+        self.fields()
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v.as_deref()?.trim())).filter(|(_, v)| !v.is_empty()))
+            .collect()
+    }
+
+    /// Whether two rules pick the same users: the same fields set to the same values, however
+    /// WeChat spelt them (`2` or `"2"`, unset or `""`). WeChat shows a user the newest
+    /// conditional menu whose rule matches, so two menus with the same rule are a duplicate.
+    pub fn same_as(&self, other: &MatchRule) -> bool {
+        self.set_fields() == other.set_fields()
+    }
+}
+
+/// `tag_id = "2", client_platform_type = "1"`, or `(empty)`.
+impl fmt::Display for MatchRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fields = self.set_fields();
+        if fields.is_empty() {
+            return f.write_str("(empty)");
+        }
+        let parts: Vec<String> = fields.iter().map(|(k, v)| format!("{k} = {v:?}")).collect();
+        f.write_str(&parts.join(", "))
+    }
 }
 
 /// A menu as `menu/get` returns it: the menu plus WeChat's `menuid`.
@@ -150,6 +178,21 @@ impl MenuSet {
             .as_ref()
             .map(|m| m.menu.clone())
             .unwrap_or_default()
+    }
+
+    /// No menu at all: `menu/get` answered 46003 or nothing, or a default menu without buttons.
+    pub fn is_empty(&self) -> bool {
+        self.menu.as_ref().is_none_or(|m| m.menu.button.is_empty())
+            && self.conditionalmenu.is_empty()
+    }
+
+    /// The conditional menus whose matchrule is the [same](MatchRule::same_as) as `rule`, in
+    /// `menu/get` order. Normally one; more when the same rule was added twice.
+    pub fn conditional_with(&self, rule: &MatchRule) -> Vec<&RemoteMenu> {
+        self.conditionalmenu
+            .iter()
+            .filter(|m| m.menu.matchrule.as_ref().is_some_and(|r| r.same_as(rule)))
+            .collect()
     }
 }
 
@@ -188,6 +231,8 @@ pub const MAX_SUB_NAME_BYTES: usize = 60;
 pub const MAX_KEY_BYTES: usize = 128;
 /// `url` of view and miniprogram buttons, in bytes (older docs said 256).
 pub const MAX_URL_BYTES: usize = 1024;
+/// Distinct hosts the `url`s of one menu (default or conditional) may link to (65316).
+pub const MAX_URL_DOMAINS: usize = 3;
 
 /// Types that send the developer an event carrying `key`.
 pub const CLICK_LIKE_TYPES: &[&str] = &[
@@ -287,6 +332,7 @@ pub fn validate(menu: &Menu) -> Result<(), Vec<MenuError>> {
             }
         }
     }
+    check_domains(&mut errors, menu);
     if let Some(rule) = &menu.matchrule {
         check_matchrule(&mut errors, rule);
     }
@@ -371,6 +417,15 @@ fn check_action(errors: &mut Errors, path: &str, button: &Button) {
                         format!("{path}.url"),
                         "must start with http:// or https:// (WeChat answers 40054/40055 otherwise)",
                     );
+                } else if let Err(e) = url_host(url) {
+                    let problem = match e {
+                        url::ParseError::EmptyHost => "has no host".to_owned(),
+                        other => format!("is not a valid URL ({other})"),
+                    };
+                    errors.push(
+                        format!("{path}.url"),
+                        format!("{url:?} {problem}; write the whole address, e.g. https://example.com/page"),
+                    );
                 }
             }
             if kind == "miniprogram" {
@@ -385,6 +440,55 @@ fn check_action(errors: &mut Errors, path: &str, button: &Button) {
             required(errors, "article_id", &button.article_id);
         }
         _ => {}
+    }
+}
+
+/// The host a button's `url` links to, lower-case and without port: what WeChat counts as one
+/// of the menu's 3 domains.
+fn url_host(url: &str) -> Result<String, url::ParseError> {
+    let parsed = url::Url::parse(url)?;
+    match parsed.host_str() {
+        Some(host) if !host.is_empty() => Ok(host.to_ascii_lowercase()),
+        _ => Err(url::ParseError::EmptyHost),
+    }
+}
+
+/// At most [`MAX_URL_DOMAINS`] distinct hosts over the menu's view and miniprogram URLs, in
+/// WeChat's order (each top-level button, then its sub-buttons). The error names the button
+/// that brings the first domain too many. URLs already reported as broken are not counted.
+fn check_domains(errors: &mut Errors, menu: &Menu) {
+    let mut hosts: Vec<String> = Vec::new();
+    for (i, button) in menu.button.iter().enumerate() {
+        let top = std::iter::once((format!("button[{i}]"), button));
+        let subs = button
+            .sub_button
+            .iter()
+            .enumerate()
+            .map(move |(j, sub)| (format!("button[{i}].sub_button[{j}]"), sub));
+        for (path, b) in top.chain(subs) {
+            if !matches!(b.kind.as_deref(), Some("view" | "miniprogram")) {
+                continue;
+            }
+            let Some(url) = b.url.as_deref().filter(|u| has_http_scheme(u)) else {
+                continue;
+            };
+            let Ok(host) = url_host(url) else { continue };
+            if hosts.contains(&host) {
+                continue;
+            }
+            if hosts.len() == MAX_URL_DOMAINS {
+                errors.push(
+                    format!("{path}.url"),
+                    format!(
+                        "a {}th domain ({host}); WeChat allows {MAX_URL_DOMAINS} per menu (65316), and this one already links to {}",
+                        MAX_URL_DOMAINS + 1,
+                        hosts.join(", ")
+                    ),
+                );
+                return;
+            }
+            hosts.push(host);
+        }
     }
 }
 
@@ -655,6 +759,24 @@ mod tests {
         }
     }
 
+    /// Views on a., b., c. and d.example, d.example coming from `button[2].sub_button[0]`.
+    fn four_domains(m: &mut Menu) {
+        let view = |name: &str, url: &str| Button {
+            url: Some(url.into()),
+            ..leaf(name, "view")
+        };
+        m.button[0] = group(
+            "a",
+            vec![
+                view("a1", "https://a.example/"),
+                view("a2", "https://b.example/"),
+            ],
+        );
+        m.button[1].url = Some("https://c.example/".into());
+        m.button[2].sub_button[0] = view("c1", "https://d.example/");
+        m.button[2].sub_button[1].url = Some("https://a.example/".into());
+    }
+
     fn paths(menu: &Menu) -> Vec<String> {
         match validate(menu) {
             Ok(()) => Vec::new(),
@@ -771,6 +893,56 @@ mod tests {
                 &["button[1].url"],
             ),
             (
+                "url without host",
+                |m| m.button[1].url = Some("http://".into()),
+                &["button[1].url"],
+            ),
+            (
+                "url with a bad port",
+                |m| m.button[1].url = Some("https://example.com:99999/".into()),
+                &["button[1].url"],
+            ),
+            (
+                "four url domains: the button bringing the 4th is named",
+                |m| four_domains(m),
+                &["button[2].sub_button[0].url"],
+            ),
+            (
+                "five url domains: reported once, at the 4th",
+                |m| {
+                    four_domains(m);
+                    m.button[2].sub_button[1].url = Some("https://e.example/".into());
+                },
+                &["button[2].sub_button[0].url"],
+            ),
+            (
+                "four domains counting a miniprogram's url",
+                |m| {
+                    four_domains(m);
+                    m.button[2].sub_button[0] = leaf("c1", "click");
+                    m.button[2].sub_button[1].url = Some("https://d.example/".into());
+                },
+                &["button[2].sub_button[1].url"],
+            ),
+            (
+                "one host spelt four ways is one domain",
+                |m| {
+                    four_domains(m);
+                    m.button[0].sub_button[1].url = Some("HTTPS://A.Example/other".into());
+                    m.button[1].url = Some("http://a.example:8080/x?y#z".into());
+                    m.button[2].sub_button[0].url = Some("https://user@a.example/".into());
+                },
+                &[],
+            ),
+            (
+                "a url already refused is not counted",
+                |m| {
+                    four_domains(m);
+                    m.button[1].url = Some("d.example/no-scheme".into());
+                },
+                &["button[1].url"],
+            ),
+            (
                 "miniprogram without url",
                 |m| m.button[2].sub_button[1].url = None,
                 &["button[2].sub_button[1].url"],
@@ -873,6 +1045,36 @@ mod tests {
             edit(&mut menu);
             assert_eq!(paths(&menu), *expected, "{what}");
         }
+    }
+
+    #[test]
+    fn too_many_domains_and_a_missing_host_say_what_to_do() {
+        let mut menu = ok_menu();
+        four_domains(&mut menu);
+        let text: Vec<String> = validate(&menu)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "button[2].sub_button[0].url: a 4th domain (d.example); WeChat allows 3 per menu (65316), and this one already links to a.example, b.example, c.example"
+            ]
+        );
+        // A conditional menu has its own 3 domains, checked the same way.
+        menu.matchrule = Some(MatchRule {
+            tag_id: Some("2".into()),
+            ..MatchRule::default()
+        });
+        assert_eq!(paths(&menu), ["button[2].sub_button[0].url"]);
+
+        let mut hostless = ok_menu();
+        hostless.button[1].url = Some("http://".into());
+        assert_eq!(
+            validate(&hostless).unwrap_err()[0].to_string(),
+            "button[1].url: \"http://\" has no host; write the whole address, e.g. https://example.com/page"
+        );
     }
 
     #[test]
@@ -1057,7 +1259,27 @@ mod tests {
         };
         assert_eq!(diff(&wanted, &cond.menu), Vec::<String>::new());
         assert_eq!(set.default_menu(), local);
+        // The echoed empty strings and the numeric tag_id do not make it another rule.
+        let rule = wanted.matchrule.as_ref().unwrap();
+        assert_eq!(set.conditional_with(rule), [cond]);
+        assert!(rule.same_as(cond.menu.matchrule.as_ref().unwrap()));
+        assert_eq!(
+            cond.menu.matchrule.as_ref().unwrap().to_string(),
+            "tag_id = \"2\", client_platform_type = \"2\""
+        );
+        let android_only = MatchRule {
+            client_platform_type: Some("2".into()),
+            ..MatchRule::default()
+        };
+        assert!(set.conditional_with(&android_only).is_empty());
+        assert!(!set.is_empty());
         let none: MenuSet = serde_json::from_str("{}").unwrap();
+        assert!(none.is_empty());
+        assert!(
+            serde_json::from_str::<MenuSet>(r#"{"menu":{"button":[]}}"#)
+                .unwrap()
+                .is_empty()
+        );
         assert!(none.menu.is_none());
         assert_eq!(
             diff(&local, &none.default_menu())[0],

@@ -124,7 +124,8 @@ enum TokenAction {
 enum MenuAction {
     /// Check a menu file (TOML or WeChat's JSON) against every limit of WeChat; no network.
     Validate { file: PathBuf },
-    /// Validate, then publish the menu (a file with a matchrule becomes a conditional menu).
+    /// Validate, then publish the menu. A file with a matchrule becomes a conditional menu,
+    /// replacing the one WeChat has with the same matchrule (added first, then the old deleted).
     Push {
         #[command(flatten)]
         account: AccountArgs,
@@ -138,7 +139,8 @@ enum MenuAction {
         #[command(flatten)]
         account: AccountArgs,
     },
-    /// Show how a menu file differs from the menu WeChat has.
+    /// Show how a menu file differs from the menu WeChat has: the default menu, or for a file
+    /// with a matchrule the conditional menu with that matchrule.
     Diff {
         #[command(flatten)]
         account: AccountArgs,
@@ -531,22 +533,12 @@ async fn menu_command(action: MenuAction) -> Result<(), String> {
                 return Ok(());
             }
             let (_, _, platform) = account(&args).await?;
-            let client = &platform.client;
-            let menu = &menu;
-            if menu.matchrule.is_some() {
-                let id = platform
-                    .call(|t| async move { client.menu_add_conditional(&t, menu).await })
-                    .await
-                    .map_err(|e| explain(&e))?;
-                println!("conditional menu published: menuid {id}");
-            } else {
-                platform
-                    .call(|t| async move { client.menu_create(&t, menu).await })
-                    .await
-                    .map_err(|e| explain(&e))?;
-                println!(
-                    "menu published (users see it within about 5 minutes, or on re-following)"
-                );
+            // Shared with PUT /admin/menu: a conditional menu replaces the one with its matchrule.
+            let published = crate::http::admin::publish_menu(&platform, &menu)
+                .await
+                .map_err(|e| e.explain())?;
+            for line in published.lines() {
+                println!("{line}");
             }
             Ok(())
         }
@@ -557,6 +549,10 @@ async fn menu_command(action: MenuAction) -> Result<(), String> {
                 .call(|t| async move { client.menu_get(&t).await })
                 .await
                 .map_err(|e| explain(&e))?;
+            if menus.is_empty() {
+                println!("no menu published yet: push one with wxgate menu push FILE");
+                return Ok(());
+            }
             println!(
                 "{}",
                 serde_json::to_string_pretty(&menus).map_err(|e| e.to_string())?
@@ -574,12 +570,46 @@ async fn menu_command(action: MenuAction) -> Result<(), String> {
                 .call(|t| async move { client.menu_get(&t).await })
                 .await
                 .map_err(|e| explain(&e))?;
-            let remote = menus.default_menu();
+            // A file with a matchrule is compared with WeChat's conditional menu of that rule.
+            let (remote, which) = match &local.matchrule {
+                None => {
+                    if menus.menu.is_none() {
+                        println!(
+                            "WeChat has no default menu yet: `wxgate menu push {}` would add it",
+                            file.display()
+                        );
+                        return Ok(());
+                    }
+                    (menus.default_menu(), "WeChat's default menu".to_owned())
+                }
+                Some(rule) => {
+                    let same = menus.conditional_with(rule);
+                    // WeChat shows users the newest one; menu/get lists them oldest first.
+                    let Some(newest) = same.last() else {
+                        println!(
+                            "WeChat has no conditional menu with this matchrule ({rule}): `wxgate menu push {}` would add it",
+                            file.display()
+                        );
+                        return Ok(());
+                    };
+                    if same.len() > 1 {
+                        println!(
+                            "note: WeChat has {} conditional menus with this matchrule; `wxgate menu push` replaces them all",
+                            same.len()
+                        );
+                    }
+                    let id = newest.menuid.as_deref().unwrap_or("?");
+                    (
+                        newest.menu.clone(),
+                        format!("WeChat's conditional menu {id} ({rule})"),
+                    )
+                }
+            };
             let changes = wechat::menu::diff(&local, &remote);
             if changes.is_empty() {
-                println!("no differences: WeChat has the menu in {}", file.display());
+                println!("no differences: {which} is the menu in {}", file.display());
             } else {
-                println!("{} differs from WeChat's menu:", file.display());
+                println!("{} differs from {which}:", file.display());
                 for c in changes {
                     println!("  {c}");
                 }

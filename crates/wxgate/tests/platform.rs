@@ -548,8 +548,9 @@ async fn menu_commands_validate_push_diff_and_delete() {
     assert!(ok && out.contains("sunck"), "{out}");
     let (ok, out) = wxgate(&sim, &db, &["menu", "delete"]).await;
     assert!(ok, "{out}");
-    let (_, out) = wxgate(&sim, &db, &["menu", "get"]).await;
-    assert!(!out.contains("佳丽"), "{out}");
+    let (ok, out) = wxgate(&sim, &db, &["menu", "get"]).await;
+    assert!(ok && !out.contains("佳丽"), "{out}");
+    assert!(out.contains("no menu published yet"), "{out}");
     // Every command reused the one stored token.
     assert_eq!(sim.sim.calls("/cgi-bin/stable_token"), 1);
 }
@@ -585,6 +586,230 @@ async fn conditional_menus_push_trymatch_and_delete_by_menuid() {
     .unwrap();
     let (ok, out) = wxgate(&sim, &db, &["menu", "push", android.to_str().unwrap()]).await;
     assert!(!ok && out.contains("matchrule"), "{out}");
+}
+
+#[tokio::test]
+async fn menu_get_without_a_menu_says_how_to_push_one() {
+    let sim = spawn_sim().await;
+    let db = temp_db();
+    // The simulator answers 46003 (menu no exist), as WeChat does.
+    let (ok, out) = wxgate(&sim, &db, &["menu", "get"]).await;
+    assert!(ok, "exits 0: {out}");
+    assert_eq!(
+        out.lines().next(),
+        Some("no menu published yet: push one with wxgate menu push FILE"),
+        "{out}"
+    );
+    assert!(!out.contains("{}"), "{out}");
+    assert_eq!(sim.sim.calls("/cgi-bin/menu/get"), 1);
+}
+
+/// Writes a one-button conditional menu file and returns its path.
+fn conditional_file(tag: &str, name: &str, matchrule: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "cond-{tag}-{}-{}.toml",
+        std::process::id(),
+        wechat::State::generate().as_str()
+    ));
+    std::fs::write(
+        &path,
+        format!("[[button]]\ntype = \"click\"\nname = \"{name}\"\nkey = \"K\"\n[matchrule]\n{matchrule}\n"),
+    )
+    .unwrap();
+    path
+}
+
+/// The menuids of the simulator's conditional menus, oldest first.
+fn conditional_ids(sim: &Sim) -> Vec<String> {
+    sim.sim.menus_json(None)["conditionalmenu"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["menuid"].to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn menu_diff_of_a_conditional_file_compares_with_the_menu_of_its_matchrule() {
+    let sim = spawn_sim().await;
+    let db = temp_db();
+    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/menu.toml");
+    assert!(wxgate(&sim, &db, &["menu", "push", seed]).await.0);
+    let android = conditional_file("diff", "安卓专享", "client_platform_type = \"2\"");
+    let file = android.to_str().unwrap();
+
+    let (ok, out) = wxgate(&sim, &db, &["menu", "diff", file]).await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("no conditional menu with this matchrule")
+            && out.contains("client_platform_type = \"2\""),
+        "{out}"
+    );
+    assert!(
+        !out.contains("button[0]"),
+        "not diffed against the default menu: {out}"
+    );
+
+    let (ok, out) = wxgate(&sim, &db, &["menu", "push", file]).await;
+    assert!(ok, "{out}");
+    // Another rule's menu is not the one compared.
+    let tagged = conditional_file("diff-tag", "标签菜单", "tag_id = \"100\"");
+    assert!(
+        wxgate(&sim, &db, &["menu", "push", tagged.to_str().unwrap()])
+            .await
+            .0
+    );
+    let android_id = conditional_ids(&sim)[0].clone();
+
+    let (ok, out) = wxgate(&sim, &db, &["menu", "diff", file]).await;
+    assert!(ok && out.contains("no differences"), "{out}");
+    assert!(
+        out.contains(&format!("conditional menu {android_id}")),
+        "{out}"
+    );
+
+    std::fs::write(
+        &android,
+        std::fs::read_to_string(&android)
+            .unwrap()
+            .replace("安卓专享", "安卓新版"),
+    )
+    .unwrap();
+    let (ok, out) = wxgate(&sim, &db, &["menu", "diff", file]).await;
+    assert!(ok, "{out}");
+    let changes: Vec<&str> = out.lines().filter(|l| l.starts_with("  ")).collect();
+    assert_eq!(
+        changes,
+        ["  button[0].name: \"安卓专享\" → \"安卓新版\""],
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("conditional menu {android_id}")),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn pushing_a_conditional_menu_again_replaces_the_one_with_the_same_matchrule() {
+    let sim = spawn_sim().await;
+    let db = temp_db();
+    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/menu.toml");
+    assert!(wxgate(&sim, &db, &["menu", "push", seed]).await.0);
+    let menuid_in = |out: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix("conditional menu published: menuid "))
+            .expect(out)
+            .trim()
+            .to_owned()
+    };
+    let v1 = conditional_file("push", "安卓一版", "client_platform_type = \"2\"");
+    let (ok, out) = wxgate(&sim, &db, &["menu", "push", v1.to_str().unwrap()]).await;
+    assert!(ok && !out.contains("replaced"), "{out}");
+    let first = menuid_in(&out);
+    let tagged = conditional_file("push-tag", "标签菜单", "tag_id = \"100\"");
+    assert!(
+        wxgate(&sim, &db, &["menu", "push", tagged.to_str().unwrap()])
+            .await
+            .0
+    );
+
+    // The same rule spelt as a number is the same rule.
+    let v2 = conditional_file("push", "安卓二版", "client_platform_type = 2");
+    let (ok, out) = wxgate(&sim, &db, &["menu", "push", v2.to_str().unwrap()]).await;
+    assert!(ok, "{out}");
+    let second = menuid_in(&out);
+    assert!(
+        out.contains(&format!("replaced conditional menu {first} with {second}")),
+        "{out}"
+    );
+    let ids = conditional_ids(&sim);
+    assert_eq!(
+        ids.len(),
+        2,
+        "the tag menu and the new Android one: {ids:?}"
+    );
+    assert!(ids.contains(&second) && !ids.contains(&first), "{ids:?}");
+    let panda = &wxsim::default_users()[PANDA].openid;
+    let (_, out) = wxgate(&sim, &db, &["menu", "trymatch", panda]).await;
+    assert!(out.contains("安卓二版"), "{out}");
+
+    // Added first, deleted after: when the add fails, the old menu is still there.
+    let mut f = Fault::new("/cgi-bin/menu/addconditional");
+    f.errcode = Some(65305);
+    sim.sim.inject(f);
+    let v3 = conditional_file("push", "安卓三版", "client_platform_type = \"2\"");
+    let (ok, out) = wxgate(&sim, &db, &["menu", "push", v3.to_str().unwrap()]).await;
+    assert!(!ok && out.contains("65305"), "{out}");
+    assert_eq!(conditional_ids(&sim), ids, "nothing was deleted");
+    assert_eq!(sim.sim.calls("/cgi-bin/menu/delconditional"), 1);
+
+    // When deleting the old one fails, the new one is live and the operator is told what is left.
+    let mut f = Fault::new("/cgi-bin/menu/delconditional");
+    f.errcode = Some(-1);
+    sim.sim.inject(f);
+    let (ok, out) = wxgate(&sim, &db, &["menu", "push", v3.to_str().unwrap()]).await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!("old conditional menu {second}"))
+            && out.contains(&format!("wxgate menu delete --menuid {second}")),
+        "{out}"
+    );
+    let (_, out) = wxgate(&sim, &db, &["menu", "trymatch", panda]).await;
+    assert!(out.contains("安卓三版"), "{out}");
+}
+
+#[tokio::test]
+async fn admin_put_of_a_conditional_menu_replaces_the_one_with_the_same_matchrule() {
+    let sim = spawn_sim().await;
+    let app = admin_app(&sim, &[]).await;
+    let url = format!("{}/admin/menu", app.url);
+    let put = |body: String, content_type: &'static str| {
+        let url = url.clone();
+        async move {
+            let (status, body) = admin(
+                reqwest::Method::PUT,
+                &url,
+                Some(ADMIN),
+                Some((content_type, body)),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            serde_json::from_str::<Value>(&body).unwrap()
+        }
+    };
+    put(seed_menu(), "application/toml").await;
+    let menu = |name: &str| {
+        json!({"button": [{"type": "click", "name": name, "key": "K"}],
+               "matchrule": {"tag_id": "100"}})
+        .to_string()
+    };
+    let first = put(menu("一版"), "application/json").await;
+    assert_eq!(first["replaced"], json!([]), "{first}");
+    let first_id = first["menuid"].as_str().unwrap().to_owned();
+    let second = put(menu("二版"), "application/json").await;
+    let second_id = second["menuid"].as_str().unwrap().to_owned();
+    assert_eq!(second["replaced"], json!([first_id]), "{second}");
+    assert!(
+        second["message"].as_str().unwrap().contains(&format!(
+            "replaced conditional menu {first_id} with {second_id}"
+        )),
+        "{second}"
+    );
+    assert_eq!(conditional_ids(&sim), std::slice::from_ref(&second_id));
+    let (status, body) = admin(reqwest::Method::GET, &url, Some(ADMIN), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let got: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(got["conditionalmenu"].as_array().unwrap().len(), 1, "{got}");
+    assert_eq!(got["conditionalmenu"][0]["button"][0]["name"], "二版");
+    // `wxgate menu push` goes through the same code: it replaces the admin API's menu too.
+    let file = conditional_file("admin", "三版", "tag_id = \"100\"");
+    let (ok, out) = wxgate(&sim, &temp_db(), &["menu", "push", file.to_str().unwrap()]).await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("replaced conditional menu {second_id} with")),
+        "{out}"
+    );
+    assert_eq!(conditional_ids(&sim).len(), 1);
 }
 
 #[tokio::test]

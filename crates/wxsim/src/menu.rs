@@ -222,10 +222,7 @@ pub fn check_menu(body: &Value) -> Result<Vec<Value>, i64> {
     for b in &out {
         let subs = b["sub_button"].as_array().map(Vec::as_slice).unwrap_or(&[]);
         for leaf in std::iter::once(b).chain(subs) {
-            if let Some(host) = leaf["url"]
-                .as_str()
-                .and_then(|u| url::Url::parse(u).ok())
-                .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+            if let Some(host) = leaf["url"].as_str().and_then(url_host)
                 && !hosts.contains(&host)
             {
                 hosts.push(host);
@@ -236,6 +233,15 @@ pub fn check_menu(body: &Value) -> Result<Vec<Value>, i64> {
         return Err(65316);
     }
     Ok(out)
+}
+
+/// The host a URL links to (lower-case, no port): one of the menu's [`DOMAINS_MAX`] domains.
+fn url_host(url: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()?
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .map(str::to_ascii_lowercase)
 }
 
 fn check_button(b: &Value, sub: bool) -> Result<Value, i64> {
@@ -286,6 +292,10 @@ fn check_button(b: &Value, sub: bool) -> Result<Value, i64> {
         }
         let lower = url.to_ascii_lowercase();
         if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+            return Err(code(40055, 40054));
+        }
+        // `http://` alone: no domain to link to.
+        if url_host(url).is_none() {
             return Err(code(40055, 40054));
         }
         out.insert("url".into(), url.into());

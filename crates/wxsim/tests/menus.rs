@@ -214,6 +214,16 @@ async fn menu_validation_error_codes() {
             40055,
         ),
         (
+            "url without host",
+            json!({"button": [view("a", "http://")]}),
+            40055,
+        ),
+        (
+            "sub url without host",
+            json!({"button": [parent(vec![view("a", "https://")])]}),
+            40054,
+        ),
+        (
             "six sub-buttons",
             json!({"button": [parent(vec![click.clone(); 6])]}),
             40023,
@@ -264,6 +274,14 @@ async fn menu_validation_error_codes() {
                 parent(vec![view("c", "http://c.com"), view("d", "https://d.com/x")])]}),
             65316,
         ),
+        (
+            "a miniprogram's url counts as a domain",
+            json!({"button": [view("a", "http://a.com"), view("b", "http://b.com"),
+                parent(vec![view("c", "http://c.com"),
+                    json!({"type": "miniprogram", "name": "d", "url": "http://d.com",
+                           "appid": "wx286b93c14bbf93aa", "pagepath": "pages/index"})])]}),
+            65316,
+        ),
     ];
     for (what, menu, expected) in &cases {
         assert_eq!(api.create(menu).await, *expected, "{what}: {menu}");
@@ -280,6 +298,29 @@ async fn menu_validation_error_codes() {
         {"type": "view", "name": long(16), "url": "HTTPS://a.com/"}
     ]});
     assert_eq!(api.create(&ok).await, 0);
+    // One host however it is spelt (case, port, path) is one domain: 3 domains are fine.
+    let three = json!({"button": [view("a", "http://a.com"), view("b", "https://B.com:8443/x"),
+        parent(vec![view("c", "http://c.com"), view("a2", "HTTPS://A.COM/y?z"),
+            view("b2", "http://b.com/")])]});
+    assert_eq!(api.create(&three).await, 0);
+}
+
+/// A conditional menu has its own limit of 3 URL domains (65316), as the default menu has.
+#[tokio::test]
+async fn a_conditional_menu_with_four_domains_is_refused() {
+    let api = Api::new().await;
+    assert_eq!(api.create(&example()).await, 0);
+    let view = |name: &str, url: &str| json!({"type": "view", "name": name, "url": url});
+    let four = json!({"button": [view("a", "http://a.com"), view("b", "http://b.com"),
+        {"name": "父", "sub_button": [view("c", "http://c.com"), view("d", "http://d.com")]}],
+        "matchrule": {"tag_id": "100"}});
+    let body = api.post("/cgi-bin/menu/addconditional", &four).await;
+    assert_eq!(code(&body), 65316, "{body}");
+    let three = json!({"button": [view("a", "http://a.com"), view("b", "http://b.com"),
+        {"name": "父", "sub_button": [view("c", "http://c.com"), view("d", "http://a.com/d")]}],
+        "matchrule": {"tag_id": "100"}});
+    let body = api.post("/cgi-bin/menu/addconditional", &three).await;
+    assert!(body["menuid"].is_string(), "{body}");
 }
 
 #[tokio::test]

@@ -3,6 +3,8 @@
 //! `Authorization: Bearer $WXGATE_ADMIN_TOKEN` (compared in constant time); without that
 //! setting the whole surface is off. This replaces the seed's open `/access/`, `/menu/` and
 //! `/dlmenu/`, which let anyone read the access_token or rewrite the menu.
+//!
+//! [`publish_menu`] is how a menu gets published, here and by `wxgate menu push`.
 
 use axum::Json;
 use axum::Router;
@@ -18,7 +20,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use wechat::menu::{Menu, MenuFormat};
 
-use crate::platform::explain;
+use crate::platform::{Platform, explain};
 use crate::state::AppState;
 
 pub fn router(app: &AppState) -> Router<AppState> {
@@ -100,8 +102,124 @@ async fn menu_get(State(app): State<AppState>) -> Response {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Publishing a menu: shared by `PUT /admin/menu` and `wxgate menu push`.
+
+/// What [`publish_menu`] did on WeChat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The new conditional menu's menuid; `None` for the default menu.
+    pub menuid: Option<String>,
+    /// Conditional menus with the same matchrule that the new one replaced (now deleted).
+    pub replaced: Vec<String>,
+}
+
+impl Published {
+    /// One line per thing done: `conditional menu published: menuid 456`, then
+    /// `replaced conditional menu 123 with 456` for each menu it replaced.
+    pub fn lines(&self) -> Vec<String> {
+        let Some(id) = &self.menuid else {
+            return vec![
+                "menu published (users see it within about 5 minutes, or on re-following)".into(),
+            ];
+        };
+        let mut lines = vec![format!("conditional menu published: menuid {id}")];
+        for old in &self.replaced {
+            lines.push(format!("replaced conditional menu {old} with {id}"));
+        }
+        lines
+    }
+}
+
+/// Why [`publish_menu`] failed.
+#[derive(Debug)]
+pub enum PublishError {
+    /// Nothing changed on WeChat.
+    Failed(wechat::Error),
+    /// The new conditional menu is live, but an older one with the same matchrule could not be
+    /// deleted: users of that rule still see the new one (WeChat picks the newest).
+    OldNotDeleted {
+        published: Published,
+        old: String,
+        error: wechat::Error,
+    },
+}
+
+impl PublishError {
+    /// For the operator: what happened and what to do.
+    pub fn explain(&self) -> String {
+        match self {
+            Self::Failed(e) => explain(e),
+            Self::OldNotDeleted {
+                published,
+                old,
+                error,
+            } => format!(
+                "conditional menu {} is published, but the old conditional menu {old} with the same matchrule could not be deleted: {}; delete it with `wxgate menu delete --menuid {old}`",
+                published.menuid.as_deref().unwrap_or("?"),
+                explain(error)
+            ),
+        }
+    }
+}
+
+/// Publishes a validated menu. Without a matchrule it replaces the default menu
+/// (`menu/create`). With one it is a conditional menu: WeChat has no edit API and would keep
+/// both, so the new menu is added first and only then are the conditional menus with the same
+/// matchrule deleted — users of that rule never go without a menu.
+pub async fn publish_menu(platform: &Platform, menu: &Menu) -> Result<Published, PublishError> {
+    let client = &platform.client;
+    let Some(rule) = &menu.matchrule else {
+        platform
+            .call(|t| async move { client.menu_create(&t, menu).await })
+            .await
+            .map_err(PublishError::Failed)?;
+        return Ok(Published {
+            menuid: None,
+            replaced: Vec::new(),
+        });
+    };
+    let existing = platform
+        .call(|t| async move { client.menu_get(&t).await })
+        .await
+        .map_err(PublishError::Failed)?;
+    let olds: Vec<String> = existing
+        .conditional_with(rule)
+        .into_iter()
+        .filter_map(|m| m.menuid.clone())
+        .collect();
+    let menuid = platform
+        .call(|t| async move { client.menu_add_conditional(&t, menu).await })
+        .await
+        .map_err(PublishError::Failed)?;
+    let mut published = Published {
+        menuid: Some(menuid),
+        replaced: Vec::new(),
+    };
+    for old in olds {
+        let id = old.as_str();
+        match platform
+            .call(|t| async move { client.menu_delete_conditional(&t, id).await })
+            .await
+        {
+            Ok(()) => published.replaced.push(old),
+            // Already gone (deleted meanwhile): nothing left to replace.
+            Err(e) if e.errcode() == Some(wechat::ErrCode::NO_SUCH_MENUID) => {}
+            Err(error) => {
+                return Err(PublishError::OldNotDeleted {
+                    published,
+                    old,
+                    error,
+                });
+            }
+        }
+    }
+    Ok(published)
+}
+
 /// PUT a menu as WeChat's JSON (or TOML with `Content-Type: application/toml`). A menu with a
-/// `matchrule` is added as a conditional menu.
+/// `matchrule` is a conditional menu and replaces the one with the same matchrule, if any
+/// ([`publish_menu`]).
 async fn menu_put(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let Ok(text) = std::str::from_utf8(&body) else {
         return error(StatusCode::BAD_REQUEST, "the menu must be UTF-8");
@@ -125,26 +243,38 @@ async fn menu_put(State(app): State<AppState>, headers: HeaderMap, body: Bytes) 
         )
             .into_response();
     }
-    let client = &app.platform.client;
-    let menu = &menu;
-    if menu.matchrule.is_some() {
-        match app
-            .platform
-            .call(|t| async move { client.menu_add_conditional(&t, menu).await })
-            .await
-        {
-            Ok(menuid) => Json(json!({ "ok": true, "menuid": menuid })).into_response(),
-            Err(e) => wechat_error(&e),
-        }
-    } else {
-        match app
-            .platform
-            .call(|t| async move { client.menu_create(&t, menu).await })
-            .await
-        {
-            Ok(()) => Json(json!({ "ok": true })).into_response(),
-            Err(e) => wechat_error(&e),
-        }
+    match publish_menu(&app.platform, &menu).await {
+        Ok(published) => Json(published_json(&published)).into_response(),
+        Err(e) => match &e {
+            PublishError::Failed(error) => wechat_error(error),
+            // The new menu is live: say so, and which old one is left.
+            PublishError::OldNotDeleted {
+                published,
+                old,
+                error,
+            } => {
+                let mut body = published_json(published);
+                body["ok"] = false.into();
+                body["error"] = e.explain().into();
+                body["errcode"] = json!(error.errcode().map(|c| c.0));
+                body["not_deleted"] = json!([old]);
+                (StatusCode::BAD_GATEWAY, Json(body)).into_response()
+            }
+        },
+    }
+}
+
+/// `{"ok": true}`, plus for a conditional menu `"menuid"`, `"replaced"` (menuids) and
+/// `"message"` (`replaced conditional menu 123 with 456`).
+fn published_json(p: &Published) -> serde_json::Value {
+    match &p.menuid {
+        None => json!({ "ok": true }),
+        Some(id) => json!({
+            "ok": true,
+            "menuid": id,
+            "replaced": p.replaced,
+            "message": p.lines().join("; "),
+        }),
     }
 }
 
