@@ -1,5 +1,6 @@
 //! The account-level APIs on [`Client`]: the base access_token (§B.1, §B.2), the JS-SDK
-//! jsapi_ticket (§E) and custom menus (§D).
+//! jsapi_ticket (§E), custom menus (§D) and customer-service messages (客服消息,
+//! `message/custom/send`, the way to answer a push after its 5 s, §C.5).
 //!
 //! These are raw calls. Each one that needs the base access_token takes it as an argument:
 //! which token to use, caching, and the single retry on 40001/40014/42001 belong to the
@@ -14,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use crate::client::{Client, Error};
 use crate::errcode::ErrCode;
 use crate::menu::{Button, Menu, MenuSet, opt_string_or_number};
-use crate::types::AccessToken;
+use crate::reply::{Article, Reply};
+use crate::types::{AccessToken, OpenId};
 
 /// A base access_token from `cgi-bin/token` or `cgi-bin/stable_token`.
 #[derive(Clone, Debug, Deserialize)]
@@ -37,6 +39,172 @@ impl fmt::Debug for Ticket {
             .field("ticket", &"[redacted]")
             .field("expires_in", &self.expires_in)
             .finish()
+    }
+}
+
+/// A customer-service message (客服消息) for `message/custom/send`: what the account may send
+/// a user who interacted with it in the last 48 hours, outside any push's 5 s. Media ids are
+/// those of uploaded material, as in passive replies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CustomMessage {
+    Text {
+        content: String,
+    },
+    Image {
+        media_id: String,
+    },
+    Voice {
+        media_id: String,
+    },
+    Video {
+        media_id: String,
+        thumb_media_id: Option<String>,
+        title: Option<String>,
+        description: Option<String>,
+    },
+    Music {
+        title: Option<String>,
+        description: Option<String>,
+        music_url: Option<String>,
+        hq_music_url: Option<String>,
+        thumb_media_id: String,
+    },
+    /// A customer-service news message carries exactly one article.
+    News {
+        article: Article,
+    },
+}
+
+/// Why a passive [`Reply`] has no customer-service form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CustomMessageError {
+    /// `transfer_customer_service` hands a push to the 客服 system: it only exists as a
+    /// passive reply.
+    #[error("transfer_customer_service only exists as a passive reply")]
+    TransferOnly,
+    #[error("a customer-service news message carries exactly 1 article, the reply has {0}")]
+    TooManyArticles(usize),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl CustomMessage {
+    /// The customer-service form of a passive reply (the same content, sent later). Fails for
+    /// `transfer_customer_service`, for news with more than one article and for replies
+    /// [`Reply::validate`] refuses.
+    pub fn from_reply(reply: &Reply) -> Result<Self, CustomMessageError> {
+        reply.validate().map_err(CustomMessageError::Invalid)?;
+        Ok(match reply {
+            Reply::Text { content } => CustomMessage::Text {
+                content: content.clone(),
+            },
+            Reply::Image { media_id } => CustomMessage::Image {
+                media_id: media_id.clone(),
+            },
+            Reply::Voice { media_id } => CustomMessage::Voice {
+                media_id: media_id.clone(),
+            },
+            Reply::Video {
+                media_id,
+                title,
+                description,
+            } => CustomMessage::Video {
+                media_id: media_id.clone(),
+                thumb_media_id: None,
+                title: title.clone(),
+                description: description.clone(),
+            },
+            Reply::Music {
+                title,
+                description,
+                music_url,
+                hq_music_url,
+                thumb_media_id,
+            } => CustomMessage::Music {
+                title: title.clone(),
+                description: description.clone(),
+                music_url: music_url.clone(),
+                hq_music_url: hq_music_url.clone(),
+                thumb_media_id: thumb_media_id.clone(),
+            },
+            Reply::News { articles } => match articles.as_slice() {
+                [article] => CustomMessage::News {
+                    article: article.clone(),
+                },
+                _ => return Err(CustomMessageError::TooManyArticles(articles.len())),
+            },
+            Reply::TransferCustomerService { .. } => return Err(CustomMessageError::TransferOnly),
+        })
+    }
+
+    /// The `msgtype` of this message.
+    pub fn msg_type(&self) -> &'static str {
+        match self {
+            CustomMessage::Text { .. } => "text",
+            CustomMessage::Image { .. } => "image",
+            CustomMessage::Voice { .. } => "voice",
+            CustomMessage::Video { .. } => "video",
+            CustomMessage::Music { .. } => "music",
+            CustomMessage::News { .. } => "news",
+        }
+    }
+
+    /// The request body: `{"touser": OPENID, "msgtype": T, T: {…}}`; optional fields that are
+    /// not set are left out.
+    pub fn to_json(&self, touser: &OpenId) -> serde_json::Value {
+        use serde_json::{Map, Value, json};
+        fn put(m: &mut Map<String, Value>, key: &str, value: &Option<String>) {
+            if let Some(v) = value {
+                m.insert(key.to_owned(), v.clone().into());
+            }
+        }
+        let content = match self {
+            CustomMessage::Text { content } => json!({ "content": content }),
+            CustomMessage::Image { media_id } | CustomMessage::Voice { media_id } => {
+                json!({ "media_id": media_id })
+            }
+            CustomMessage::Video {
+                media_id,
+                thumb_media_id,
+                title,
+                description,
+            } => {
+                let mut m = Map::new();
+                m.insert("media_id".into(), media_id.clone().into());
+                put(&mut m, "thumb_media_id", thumb_media_id);
+                put(&mut m, "title", title);
+                put(&mut m, "description", description);
+                Value::Object(m)
+            }
+            CustomMessage::Music {
+                title,
+                description,
+                music_url,
+                hq_music_url,
+                thumb_media_id,
+            } => {
+                let mut m = Map::new();
+                put(&mut m, "title", title);
+                put(&mut m, "description", description);
+                put(&mut m, "musicurl", music_url);
+                put(&mut m, "hqmusicurl", hq_music_url);
+                m.insert("thumb_media_id".into(), thumb_media_id.clone().into());
+                Value::Object(m)
+            }
+            CustomMessage::News { article } => json!({
+                "articles": [{
+                    "title": article.title,
+                    "description": article.description,
+                    "url": article.url,
+                    "picurl": article.pic_url,
+                }]
+            }),
+        };
+        let mut body = Map::new();
+        body.insert("touser".into(), touser.as_str().into());
+        body.insert("msgtype".into(), self.msg_type().into());
+        body.insert(self.msg_type().into(), content);
+        Value::Object(body)
     }
 }
 
@@ -186,6 +354,26 @@ impl Client {
             status: 200,
             detail: format!("missing or wrong fields: {e}"),
         })
+    }
+
+    /// `message/custom/send` (客服消息): sends `message` to `touser`, who must have interacted
+    /// with the account in the last 48 hours (else [`ErrCode::CUSTOM_OUT_OF_TIME_LIMIT`]). **Not
+    /// idempotent**: nothing here retries, and a timeout is [`Error::Timeout`] because the
+    /// message may have been delivered; a caller must not send it again on a transport error.
+    pub async fn send_custom_message(
+        &self,
+        token: &AccessToken,
+        touser: &OpenId,
+        message: &CustomMessage,
+    ) -> Result<(), Error> {
+        let _: serde_json::Value = self
+            .post_json(
+                "/cgi-bin/message/custom/send",
+                &[("access_token", token.secret())],
+                &message.to_json(touser),
+            )
+            .await?;
+        Ok(())
     }
 
     /// `get_current_selfmenu_info` (§D.3): the menu users see now, including one made in the
@@ -550,5 +738,150 @@ mod tests {
         assert!(matches!(e, Error::Transport { .. }), "{e:?}");
         assert!(!e.to_string().contains(TOKEN));
         assert!(!format!("{e:?}").contains(TOKEN));
+    }
+
+    fn openid() -> OpenId {
+        OpenId::new("o6_bmjrPTlm6_2sgVt7hMZOPfL2M")
+    }
+
+    #[tokio::test]
+    async fn custom_send_posts_the_message_with_the_token_in_the_query() {
+        let (base, seen) = serve_once(Some(r#"{"errcode":0,"errmsg":"ok"}"#)).await;
+        let message = CustomMessage::Text {
+            content: "稍等，结果来了 <a href=\"https://example.com\">看看</a>".into(),
+        };
+        client(&base, 2000)
+            .send_custom_message(&token(), &openid(), &message)
+            .await
+            .unwrap();
+        let seen = seen.await.unwrap();
+        assert_eq!(
+            seen.request_line(),
+            format!("POST /cgi-bin/message/custom/send?access_token={TOKEN} HTTP/1.1")
+        );
+        assert_eq!(
+            seen.json(),
+            serde_json::json!({
+                "touser": "o6_bmjrPTlm6_2sgVt7hMZOPfL2M",
+                "msgtype": "text",
+                "text": {"content": "稍等，结果来了 <a href=\"https://example.com\">看看</a>"},
+            })
+        );
+        let needle = "稍等".as_bytes();
+        assert!(
+            seen.body.windows(needle.len()).any(|w| w == needle),
+            "raw UTF-8"
+        );
+    }
+
+    #[tokio::test]
+    async fn custom_send_errors_are_typed_and_a_timeout_is_not_retried() {
+        let (base, _) = serve_once(Some(
+            r#"{"errcode":45015,"errmsg":"response out of time limit or subscription is canceled rid: 6513aa28"}"#,
+        ))
+        .await;
+        let message = CustomMessage::Text {
+            content: "x".into(),
+        };
+        let e = client(&base, 2000)
+            .send_custom_message(&token(), &openid(), &message)
+            .await
+            .unwrap_err();
+        assert_eq!(e.errcode(), Some(ErrCode::CUSTOM_OUT_OF_TIME_LIMIT));
+        assert!(
+            ErrCode::CUSTOM_OUT_OF_TIME_LIMIT
+                .meaning()
+                .contains("48 hours")
+        );
+
+        let (base, seen) = serve_once(None).await;
+        let e = client(&base, 300)
+            .send_custom_message(&token(), &openid(), &message)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Timeout {
+                    path: "/cgi-bin/message/custom/send",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(!format!("{e} {e:?}").contains(TOKEN));
+        // The server task asserts that no second request arrived.
+        seen.await.unwrap();
+    }
+
+    #[test]
+    fn every_passive_reply_but_transfer_has_a_custom_form() {
+        let to = openid();
+        let body = |reply: Reply| CustomMessage::from_reply(&reply).map(|m| m.to_json(&to));
+        assert_eq!(
+            body(Reply::Image {
+                media_id: "M1".into()
+            })
+            .unwrap(),
+            serde_json::json!({"touser": to.as_str(), "msgtype": "image", "image": {"media_id": "M1"}})
+        );
+        assert_eq!(
+            body(Reply::Voice {
+                media_id: "V1".into()
+            })
+            .unwrap()["voice"],
+            serde_json::json!({"media_id": "V1"})
+        );
+        assert_eq!(
+            body(Reply::Video {
+                media_id: "MV".into(),
+                title: Some("片".into()),
+                description: None,
+            })
+            .unwrap()["video"],
+            serde_json::json!({"media_id": "MV", "title": "片"})
+        );
+        assert_eq!(
+            body(Reply::Music {
+                title: Some("歌".into()),
+                description: Some("d".into()),
+                music_url: Some("http://m/1.mp3".into()),
+                hq_music_url: Some("http://m/1hq.mp3".into()),
+                thumb_media_id: "T1".into(),
+            })
+            .unwrap()["music"],
+            serde_json::json!({"title": "歌", "description": "d", "musicurl": "http://m/1.mp3",
+                "hqmusicurl": "http://m/1hq.mp3", "thumb_media_id": "T1"})
+        );
+        let article = |n: &str| Article {
+            title: n.into(),
+            description: "desc".into(),
+            pic_url: "http://p/1.jpg".into(),
+            url: "http://u/1".into(),
+        };
+        assert_eq!(
+            body(Reply::News {
+                articles: vec![article("一")]
+            })
+            .unwrap(),
+            serde_json::json!({"touser": to.as_str(), "msgtype": "news", "news": {"articles": [
+                {"title": "一", "description": "desc", "url": "http://u/1", "picurl": "http://p/1.jpg"}]}})
+        );
+        assert_eq!(
+            body(Reply::News {
+                articles: vec![article("一"), article("二")]
+            }),
+            Err(CustomMessageError::TooManyArticles(2))
+        );
+        assert_eq!(
+            body(Reply::TransferCustomerService { kf_account: None }),
+            Err(CustomMessageError::TransferOnly)
+        );
+        assert!(matches!(
+            body(Reply::Text {
+                content: " ".into()
+            }),
+            Err(CustomMessageError::Invalid(_))
+        ));
     }
 }

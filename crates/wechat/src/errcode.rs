@@ -26,6 +26,10 @@ impl ErrCode {
     pub const CODE_EXPIRED: Self = Self(42003);
     pub const DAILY_QUOTA: Self = Self(45009);
     pub const MINUTE_QUOTA: Self = Self(45011);
+    /// `message/custom/send`: the user has not interacted with the account for 48 hours.
+    pub const CUSTOM_OUT_OF_TIME_LIMIT: Self = Self(45015);
+    /// `message/custom/send`: too many messages since the user's last interaction.
+    pub const CUSTOM_OUT_OF_COUNT_LIMIT: Self = Self(45047);
     pub const API_UNAUTHORIZED: Self = Self(48001);
     pub const USER_UNAUTHORIZED: Self = Self(50001);
     pub const IP_NOT_REGISTERED: Self = Self(61004);
@@ -166,6 +170,12 @@ impl ErrCode {
                 "daily quota used up: wait until midnight (Beijing time) or clear it in the console (10 times a month); wxgate caches tokens to avoid this, so look for other programs using this AppID"
             }
             45011 => "the per-minute API quota is used up; slow down",
+            45015 => {
+                "the user has not interacted with the account in the last 48 hours: WeChat accepts customer-service messages only within 48 h of the user's last message or event"
+            }
+            45047 => {
+                "too many customer-service messages since the user's last interaction (out of response count limit)"
+            }
             48001 => {
                 "API unauthorized (a snsapi_base token, a snapshot-page user, or an unverified account)"
             }

@@ -33,7 +33,7 @@ pub mod reply;
 pub mod signature;
 pub mod types;
 
-pub use api::{BaseToken, Ticket};
+pub use api::{BaseToken, CustomMessage, CustomMessageError, Ticket};
 pub use client::{Client, ClientConfig, Error};
 pub use crypto::{CryptError, EncodingAesKey, KeyUsed, MessageCrypt, decrypt_with_rotation};
 pub use errcode::{ErrCode, whitelist_ip};

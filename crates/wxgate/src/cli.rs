@@ -21,7 +21,8 @@ pub const DEMO_AES_KEY: &str = "wxgateDemoEncodingAESKeyNotForProduction000";
 #[command(
     name = "wxgate",
     version,
-    about = "The whole backend of a WeChat Official Account (公众号): web login, and an offline WeChat simulator.",
+    about = "The whole backend of a WeChat Official Account (公众号): web login, the message server, menus, JS-SDK, and an offline WeChat simulator.",
+    long_about = "The whole backend of a WeChat Official Account (公众号): web login (网页授权), the message server (/weixin/), the base access_token, custom menus, JS-SDK signatures, and an offline WeChat simulator.\n\nNew here? `wxgate demo` runs everything on loopback with no WeChat account.",
     after_help = config_help()
 )]
 struct Cli {
@@ -88,8 +89,8 @@ enum Command {
         #[command(subcommand)]
         action: UsersAction,
     },
-    /// Run the simulator and the server together on loopback: try the whole login with no
-    /// WeChat account and no internet.
+    /// Run the simulator and the server together on loopback: try the login, the chat with
+    /// the account and its menu with no WeChat account and no internet.
     Demo {
         /// TOML configuration file; WXGATE_* environment variables override it.
         #[arg(long, env = "WXGATE_CONFIG", value_name = "PATH")]

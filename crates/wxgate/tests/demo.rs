@@ -54,6 +54,32 @@ async fn the_demo_logs_in_end_to_end_and_never_logs_a_secret() {
     assert_eq!(b.greeting(&app).await, "欢迎:🐼熊猫🎋");
     let index = b.get(&home).await;
     assert!(index.body.contains("id=\"avatar\""));
+    // A JS-SDK config (the jsapi_ticket) and a push through the message server, in safe mode.
+    let jssdk = reqwest::Client::new()
+        .get(format!("{base}/jssdk/config"))
+        .query(&[("url", home.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(jssdk.status(), StatusCode::OK);
+    let target = wxsim::push::PushTarget::new(
+        format!("{base}/weixin/"),
+        wxgate::cli::DEMO_TOKEN,
+        wxgate::cli::DEMO_APPID,
+    )
+    .with_mode(
+        wxsim::push::PushMode::Safe,
+        Some(wxgate::cli::DEMO_AES_KEY.to_owned()),
+    );
+    let report = wxsim::push::push(
+        &target,
+        &wxsim::default_users()[PANDA].openid,
+        &wxsim::push::Outgoing::Text {
+            content: "你好".into(),
+        },
+    )
+    .await;
+    assert!(report.ok(), "{:#?}", report.problems);
 
     child.kill().unwrap();
     child.wait().unwrap();
@@ -72,6 +98,11 @@ async fn the_demo_logs_in_end_to_end_and_never_logs_a_secret() {
             .fetch_one(&pool)
             .await
             .expect("the demo fetched a base access_token for its menu");
+    let (ticket,): (String,) =
+        sqlx::query_as("SELECT value FROM credentials WHERE kind LIKE 'jsapi_ticket:%'")
+            .fetch_one(&pool)
+            .await
+            .expect("the demo fetched a jsapi_ticket for /jssdk/config");
     let logs = std::fs::read_to_string(&log).unwrap() + &printed;
     assert!(
         logs.contains("user logged in"),
@@ -81,6 +112,7 @@ async fn the_demo_logs_in_end_to_end_and_never_logs_a_secret() {
         tokens.access_token.secret(),
         tokens.refresh_token.secret(),
         base_token.as_str(),
+        ticket.as_str(),
         wxgate::cli::DEMO_SECRET,
         wxgate::cli::DEMO_AES_KEY,
     ] {

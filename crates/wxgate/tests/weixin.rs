@@ -33,8 +33,8 @@ reply = { type = "text", content = "你说的是：{text}" }
 
 struct Account {
     app: TestApp,
-    /// Kept alive for the app's WeChat API calls.
-    _sim: Sim,
+    /// The app's WeChat API (tokens, customer-service messages).
+    sim: Sim,
 }
 
 async fn account(extra: &[(&str, &str)]) -> Account {
@@ -47,7 +47,7 @@ async fn account(extra: &[(&str, &str)]) -> Account {
     ];
     settings.extend_from_slice(extra);
     let app = spawn_app_with_rules(&sim.url, &temp_db(), &settings, RULES).await;
-    Account { app, _sim: sim }
+    Account { app, sim }
 }
 
 fn target(app: &TestApp, mode: PushMode, key: Option<&str>) -> PushTarget {
@@ -610,8 +610,79 @@ async fn a_failing_webhook_falls_back_to_the_rules() {
     }
 }
 
+const CUSTOM_SEND: &str = "/cgi-bin/message/custom/send";
+
+/// The customer-service messages the simulator received, once `n` have arrived (or `within`
+/// passed), after `settle` more so that a late extra one would show.
+async fn custom_messages(
+    sim: &wxsim::Simulator,
+    n: usize,
+    within: Duration,
+    settle: Duration,
+) -> Vec<wxsim::CustomMessage> {
+    let until = std::time::Instant::now() + within;
+    while sim.custom_messages().len() < n && std::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(settle).await;
+    sim.custom_messages()
+}
+
+/// Waits until the simulator has seen `n` calls of `path` (or `within` passed), then `settle`.
+async fn calls_of(
+    sim: &wxsim::Simulator,
+    path: &str,
+    n: u64,
+    within: Duration,
+    settle: Duration,
+) -> u64 {
+    let until = std::time::Instant::now() + within;
+    while sim.calls(path) < n && std::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(settle).await;
+    sim.calls(path)
+}
+
+/// What the app logs while the guard lives (tests run on one thread: the app's tasks too).
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = Logs::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+    fn make_writer(&'a self) -> Logs {
+        self.clone()
+    }
+}
+
 #[tokio::test]
-async fn past_the_deadline_wechat_gets_success_and_the_retry_gets_the_reply() {
+async fn two_copies_within_the_deadline_get_the_same_reply_from_one_run() {
     let hook = Receiver::start(
         Answer::Reply(serde_json::json!({"type": "text", "content": "slow answer"})),
         Duration::from_millis(700),
@@ -626,16 +697,22 @@ async fn past_the_deadline_wechat_gets_success_and_the_retry_gets_the_reply() {
     assert_eq!(one, two);
     assert!(one.1.contains("slow answer"), "{one:?}");
     assert_eq!(hook.count(), 1);
+    assert!(
+        custom_messages(&a.sim.sim, 1, Duration::ZERO, Duration::from_millis(300))
+            .await
+            .is_empty(),
+        "a reply within the deadline is passive only"
+    );
 }
 
 #[tokio::test]
-async fn a_handler_slower_than_the_deadline_answers_success_and_finishes_for_the_retry() {
+async fn a_reply_within_the_deadline_reaches_a_retry_when_wechat_gave_up_earlier() {
     let hook = Receiver::start(
         Answer::Reply(serde_json::json!({"type": "text", "content": "late but here"})),
         Duration::from_millis(600),
     )
     .await;
-    // WeChat's copy waits only 300 ms; the webhook needs 600.
+    // WeChat's copy waits only 300 ms; the webhook needs 600, within the 1000 ms deadline.
     let a = account_with_hook(&hook, &[("reply_deadline_ms", "1000")]).await;
     let mut t = target(&a.app, PushMode::Safe, Some(KEY));
     t.timeout_ms = 300;
@@ -652,19 +729,198 @@ async fn a_handler_slower_than_the_deadline_answers_success_and_finishes_for_the
     assert!(report.ok(), "{:#?}", report.problems);
     assert_eq!(content(&report), "late but here");
     assert_eq!(hook.count(), 1, "the handler ran once");
+    assert_eq!(a.sim.sim.calls(CUSTOM_SEND), 0);
+}
 
-    // With the deadline below the webhook's pace, WeChat gets `success`.
+/// The rule past the deadline: WeChat gets `success` (an empty body when encrypted), the reply
+/// goes by customer-service message exactly once, and every copy of the push gets `success`.
+#[tokio::test]
+async fn past_the_deadline_wechat_gets_success_and_the_reply_goes_by_one_customer_service_message()
+{
     let hook = Receiver::start(
-        Answer::Reply(serde_json::json!({"type": "text", "content": "too late"})),
-        Duration::from_millis(800),
+        Answer::Reply(serde_json::json!({"type": "text", "content": "查好了：明天晴"})),
+        Duration::from_millis(2000),
     )
     .await;
     let a = account_with_hook(&hook, &[("reply_deadline_ms", "300")]).await;
+    let started = std::time::Instant::now();
+    let report = push(
+        &target(&a.app, PushMode::Safe, Some(KEY)),
+        OPENID,
+        &Outgoing::Text {
+            content: "明天天气".into(),
+        },
+    )
+    .await;
+    assert!(report.ok(), "{:#?}", report.problems);
+    assert!(report.reply.is_none(), "{report:#?}");
+    assert_eq!(
+        report.deliveries.len(),
+        1,
+        "answered in time: WeChat does not retry"
+    );
+    let first = &report.deliveries[0];
+    assert_eq!((first.status, first.body.as_str()), (Some(200), ""));
+    assert!(
+        first.elapsed_ms < 1200,
+        "answered at the deadline: {first:?}"
+    );
+
+    // A copy of that push while the handler still runs, and one after: `success`, at once.
+    let msg_id = report.request.msg_id.expect("a MsgId");
     let raw = Raw::new(&a.app);
-    let (status, body) = raw
-        .post(&Raw::signed(wxgate::db::now()), text_xml(5150, "x"))
+    let copy = || async {
+        let query = Raw::signed(wxgate::db::now());
+        raw.post(&query, text_xml(msg_id, "明天天气")).await
+    };
+    let at = std::time::Instant::now();
+    assert_eq!(copy().await, (StatusCode::OK, "success".to_owned()));
+    assert!(
+        at.elapsed() < Duration::from_millis(800),
+        "{:?}",
+        at.elapsed()
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(2000),
+        "still running"
+    );
+    assert!(a.sim.sim.custom_messages().is_empty(), "not sent yet");
+
+    let sent = custom_messages(
+        &a.sim.sim,
+        1,
+        Duration::from_secs(5),
+        Duration::from_millis(300),
+    )
+    .await;
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0].touser, OPENID);
+    assert_eq!(sent[0].msgtype, "text");
+    assert_eq!(sent[0].body["text"]["content"], "查好了：明天晴");
+    assert_eq!(copy().await, (StatusCode::OK, "success".to_owned()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(a.sim.sim.custom_messages().len(), 1, "exactly one");
+    assert_eq!(a.sim.sim.calls(CUSTOM_SEND), 1);
+    assert_eq!(hook.count(), 1, "the handler ran once");
+}
+
+#[tokio::test]
+async fn a_late_reply_to_an_unfollow_or_without_a_custom_form_is_not_sent() {
+    let hook = Receiver::start(
+        Answer::Reply(serde_json::json!({"type": "transfer_customer_service"})),
+        Duration::from_millis(600),
+    )
+    .await;
+    let (logs, _guard) = Logs::capture();
+    let a = account_with_hook(&hook, &[("reply_deadline_ms", "300")]).await;
+    let raw = Raw::new(&a.app);
+    let (_, body) = raw
+        .post(&Raw::signed(wxgate::db::now()), text_xml(9191, "人工"))
         .await;
-    assert_eq!((status, body.as_str()), (StatusCode::OK, "success"));
+    assert_eq!(body, "success");
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(a.sim.sim.calls(CUSTOM_SEND), 0);
+    assert!(
+        logs.text().contains("no customer-service form"),
+        "{}",
+        logs.text()
+    );
+}
+
+#[tokio::test]
+async fn a_custom_send_that_fails_in_transport_is_not_retried() {
+    let hook = Receiver::start(
+        Answer::Reply(serde_json::json!({"type": "text", "content": "late"})),
+        Duration::from_millis(600),
+    )
+    .await;
+    let (logs, _guard) = Logs::capture();
+    // The app's API client gives up after 1 s (upstream_timeout_ms in the test config).
+    let a = account_with_hook(&hook, &[("reply_deadline_ms", "300")]).await;
+    let sim = &a.sim.sim;
+    let raw = Raw::new(&a.app);
+
+    // A 502 from WeChat's side: nothing delivered, one call.
+    let mut bad_gateway = wxsim::Fault::new(CUSTOM_SEND);
+    bad_gateway.status = Some(502);
+    sim.inject(bad_gateway);
+    let (_, body) = raw
+        .post(&Raw::signed(wxgate::db::now()), text_xml(7001, "a"))
+        .await;
+    assert_eq!(body, "success");
+    let calls = calls_of(
+        sim,
+        CUSTOM_SEND,
+        1,
+        Duration::from_secs(5),
+        Duration::from_millis(1500),
+    )
+    .await;
+    assert_eq!(calls, 1, "not retried after a 502");
+    assert!(sim.custom_messages().is_empty());
+
+    // An answer slower than the client's timeout: the call may have been delivered on
+    // WeChat's side, so it is not sent again.
+    let mut slow = wxsim::Fault::new(CUSTOM_SEND);
+    slow.delay_ms = Some(1600);
+    sim.inject(slow);
+    let (_, body) = raw
+        .post(&Raw::signed(wxgate::db::now()), text_xml(7002, "b"))
+        .await;
+    assert_eq!(body, "success");
+    let calls = calls_of(
+        sim,
+        CUSTOM_SEND,
+        2,
+        Duration::from_secs(5),
+        Duration::from_millis(2500),
+    )
+    .await;
+    assert_eq!(calls, 2, "not retried after a timeout");
+    let text = logs.text();
+    assert!(text.contains("not retried"), "{text}");
+    assert!(text.contains("did not answer within"), "{text}");
+    assert!(!text.contains("access_token="), "{text}");
+}
+
+#[tokio::test]
+async fn a_custom_send_refused_with_45015_is_logged_and_not_retried() {
+    let hook = Receiver::start(
+        Answer::Reply(serde_json::json!({"type": "text", "content": "late"})),
+        Duration::from_millis(600),
+    )
+    .await;
+    let (logs, _guard) = Logs::capture();
+    let a = account_with_hook(&hook, &[("reply_deadline_ms", "300")]).await;
+    let sim = &a.sim.sim;
+    let mut fault = wxsim::Fault::new(CUSTOM_SEND);
+    fault.errcode = Some(45015);
+    sim.inject(fault);
+    let (_, body) = Raw::new(&a.app)
+        .post(&Raw::signed(wxgate::db::now()), text_xml(4501, "x"))
+        .await;
+    assert_eq!(body, "success");
+    let calls = calls_of(
+        sim,
+        CUSTOM_SEND,
+        1,
+        Duration::from_secs(5),
+        Duration::from_millis(800),
+    )
+    .await;
+    assert_eq!(calls, 1, "45015 is not retried");
+    assert!(sim.custom_messages().is_empty());
+    let text = logs.text();
+    let line = text
+        .lines()
+        .find(|l| l.contains("errcode=45015"))
+        .unwrap_or_else(|| panic!("a log line with the errcode: {text}"));
+    assert!(
+        line.contains("48 hours") && line.contains("not retried"),
+        "{line}"
+    );
+    let token = a.app.state.platform.access_token.get().await.unwrap();
+    assert!(!text.contains(&token), "the token is never logged");
 }
 
 #[tokio::test]

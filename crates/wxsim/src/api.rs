@@ -1,7 +1,7 @@
 //! WeChat's JSON endpoints: `sns/oauth2/*`, `sns/userinfo`, `sns/auth` (§A.3–§A.6),
-//! `cgi-bin/token` (§B.1), `cgi-bin/stable_token` (§B.2), the menu APIs (§D) and
-//! `cgi-bin/ticket/getticket` (§E). The IP whitelist and the daily quotas are enforced before
-//! these handlers, in `wechat_gate`.
+//! `cgi-bin/token` (§B.1), `cgi-bin/stable_token` (§B.2), the menu APIs (§D),
+//! `cgi-bin/ticket/getticket` (§E) and `cgi-bin/message/custom/send` (客服消息, §C.5). The IP
+//! whitelist and the daily quotas are enforced before these handlers, in `wechat_gate`.
 //!
 //! Wire format (§G): always HTTP 200 and `application/json; encoding=utf-8`; errors are
 //! `{"errcode":N,"errmsg":"<text> rid: xxxxxxxx-xxxxxxxx-xxxxxxxx"}`; successful data answers
@@ -11,7 +11,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -66,6 +66,7 @@ pub fn errmsg(code: i64) -> &'static str {
         43002 => "require POST method",
         44002 => "empty post data",
         45009 => "reach max api daily quota limit",
+        45015 => "response out of time limit or subscription is canceled",
         45011 => "api minute-quota reach limit must slower retry next minute",
         46003 => "menu no exist",
         47001 => "data format error",
@@ -491,4 +492,108 @@ pub async fn getticket(State(sim): State<Simulator>, RawQuery(q): RawQuery) -> R
         let (ticket, expires_in) = sim.platform().ticket(kind, sim.now());
         Ok(json!({"errcode": 0, "errmsg": "ok", "ticket": ticket, "expires_in": expires_in}))
     })())
+}
+
+/// `POST /cgi-bin/message/custom/send?access_token` with `{"touser", "msgtype", <msgtype>: {…}}`
+/// → `{"errcode":0,"errmsg":"ok"}`, and the message is delivered (see
+/// [`Simulator::custom_messages`]). Checked in WeChat's order: the token (41001/40001/42001),
+/// the body (44002 empty, 47001 not a JSON object), `touser` (40003 unless a simulated user),
+/// the message ([`check_custom_message`]), then the 48-hour window (45015).
+pub async fn custom_send(
+    State(sim): State<Simulator>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    ok_or_error((|| {
+        check_base_token(&sim, &Params::new(q))?;
+        let request = json_body(&body)?;
+        if !request.is_object() {
+            return Err(47001);
+        }
+        let touser = request
+            .get("touser")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !sim.config().users.iter().any(|u| u.openid == touser) {
+            return Err(40003);
+        }
+        let msgtype = check_custom_message(&request)?.to_string();
+        sim.platform().check_custom_window(touser, sim.now())?;
+        sim.deliver_custom(touser.to_string(), msgtype, request.clone());
+        Ok(())
+    })())
+}
+
+/// The `msgtype` of a customer-service message whose content has its required fields: text
+/// `content`; image and voice `media_id`; video `media_id` (`thumb_media_id`, `title`,
+/// `description` optional); music `thumb_media_id` (`title`, `description`, `musicurl`,
+/// `hqmusicurl` optional); news exactly one article. A missing media id is 40007; any other
+/// malformed message (unknown or missing msgtype, missing content, a field that is not a
+/// string, more than one article) is 47001. mpnews, msgmenu, wxcard and miniprogrampage are
+/// not simulated (47001).
+fn check_custom_message(request: &Value) -> Result<&str, i64> {
+    let msgtype = request
+        .get("msgtype")
+        .and_then(Value::as_str)
+        .ok_or(47001)?;
+    let content = request
+        .get(msgtype)
+        .and_then(Value::as_object)
+        .ok_or(47001)?;
+    // Present fields must be strings; `required` ones non-empty, else `missing`.
+    let strings = |required: &[(&str, i64)], optional: &[&str]| -> Result<(), i64> {
+        for (name, missing) in required {
+            match content.get(*name) {
+                Some(Value::String(v)) if !v.trim().is_empty() => {}
+                None | Some(Value::String(_)) => return Err(*missing),
+                Some(_) => return Err(47001),
+            }
+        }
+        for name in optional {
+            if content.get(*name).is_some_and(|v| !v.is_string()) {
+                return Err(47001);
+            }
+        }
+        Ok(())
+    };
+    match msgtype {
+        "text" => strings(&[("content", 47001)], &[])?,
+        "image" | "voice" => strings(&[("media_id", 40007)], &[])?,
+        "video" => strings(
+            &[("media_id", 40007)],
+            &["thumb_media_id", "title", "description"],
+        )?,
+        "music" => strings(
+            &[("thumb_media_id", 40007)],
+            &["title", "description", "musicurl", "hqmusicurl"],
+        )?,
+        "news" => {
+            let articles = content
+                .get("articles")
+                .and_then(Value::as_array)
+                .ok_or(47001)?;
+            let [Value::Object(article)] = articles.as_slice() else {
+                return Err(47001);
+            };
+            for name in ["title", "description", "url", "picurl"] {
+                if article.get(name).is_some_and(|v| !v.is_string()) {
+                    return Err(47001);
+                }
+            }
+        }
+        _ => return Err(47001),
+    }
+    Ok(msgtype)
+}
+
+/// `GET /_sim/custom`: the customer-service messages delivered so far, oldest first (a control
+/// path: not counted, no faults).
+pub async fn custom_log(State(sim): State<Simulator>) -> Response {
+    axum::Json(sim.custom_messages()).into_response()
+}
+
+/// `DELETE /_sim/custom`: forgets them.
+pub async fn clear_custom_log(State(sim): State<Simulator>) -> StatusCode {
+    sim.clear_custom_messages();
+    StatusCode::NO_CONTENT
 }

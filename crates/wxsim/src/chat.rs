@@ -23,6 +23,7 @@
 //! `#unsubscribe`, `#raw-log`, `#target-settings`, `#no-target`, `#menu-bar` (hidden without a
 //! menu; `data-menuid`). Bubbles: `.bubble.user`, `.bubble.account` (`data-testid="bubble-user"`
 //! / `"bubble-account"`); notes: `[data-testid=no-reply]`, `[data-testid=problems]`,
+//! `[data-testid=custom-message]` (before a customer-service message, polled from `/_sim/custom`),
 //! `[data-testid=event-note]`, `[data-testid=menu-note]`. Menu: `[data-testid=menu-button]`
 //! (top-level, the name as text), `[data-testid=sub-menu]` (a parent's pop-up),
 //! `[data-testid=sub-button]` (its items).
@@ -427,7 +428,7 @@ const SCRIPT: &str = r#"
             return;
           }
           var report = JSON.parse(text);
-          exchanges.push({ from: openid, message: message, report: report });
+          exchanges.push({ from: openid, message: message, report: report, at: Date.now() / 1000 });
           renderReport(report);
           addRaw(message, openid, report);
         });
@@ -449,9 +450,44 @@ const SCRIPT: &str = r#"
   document.getElementById('subscribe').addEventListener('click', function () { push({ type: 'subscribe' }); });
   document.getElementById('unsubscribe').addEventListener('click', function () { push({ type: 'unsubscribe' }); });
 
+  // Customer-service messages (message/custom/send, GET /_sim/custom): the account writing
+  // later, outside any push, shown as its bubbles with a note.
+  var customs = [], lastCustom = 0;
+  function customToReply(c) {
+    var m = (c.body || {})[c.msgtype] || {};
+    var f = {
+      text: { Content: m.content },
+      image: { Image: { MediaId: m.media_id } },
+      voice: { Voice: { MediaId: m.media_id } },
+      video: { Video: { MediaId: m.media_id, Title: m.title, Description: m.description } },
+      music: { Music: { Title: m.title, Description: m.description, MusicUrl: m.musicurl, HQMusicUrl: m.hqmusicurl, ThumbMediaId: m.thumb_media_id } },
+      news: { Articles: (m.articles || []).map(function (a) { return { Title: a.title, Description: a.description, Url: a.url, PicUrl: a.picurl }; }) }
+    }[c.msgtype];
+    return { msg_type: c.msgtype, fields: f || {}, xml: JSON.stringify(c.body) };
+  }
+  function renderCustom(c) {
+    note('客服消息 (customer-service message)', 'custom-message');
+    renderReply(customToReply(c));
+  }
+  function loadCustom() {
+    return fetch('/_sim/custom').then(function (r) { return r.json(); }).then(function (all) {
+      all.forEach(function (c) {
+        if (c.id <= lastCustom) return;
+        lastCustom = c.id;
+        customs.push(c);
+        if (c.touser === userSel.value) { renderCustom(c); scroll(); }
+      });
+    }).catch(function () {});
+  }
+
   function renderHistory() {
     log.textContent = '';
-    exchanges.forEach(function (x) {
+    var items = exchanges.map(function (x) { return { at: x.at || 0, x: x }; })
+      .concat(customs.map(function (c) { return { at: c.at, c: c }; }));
+    items.sort(function (a, b) { return a.at - b.at; });
+    items.forEach(function (it) {
+      if (it.c) { if (it.c.touser === userSel.value) renderCustom(it.c); return; }
+      var x = it.x;
       if (x.from !== userSel.value) return;
       renderOutgoing(x.message, x.from);
       renderReport(x.report);
@@ -564,7 +600,12 @@ const SCRIPT: &str = r#"
   fetch('/_sim/exchanges').then(function (r) { return r.json(); }).then(function (all) {
     exchanges = all.concat(exchanges.filter(function (x) { return !x.id; }));
     all.forEach(function (x) { addRaw(x.message, x.from, x.report); });
+    return fetch('/_sim/custom').then(function (r) { return r.json(); }).then(function (cs) {
+      cs.forEach(function (c) { if (c.id > lastCustom) { lastCustom = c.id; customs.push(c); } });
+    }, function () {});
+  }).then(function () {
     renderHistory();
+    setInterval(loadCustom, 2000);
   }).catch(function () {});
 })();
 "#;

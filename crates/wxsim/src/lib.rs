@@ -2,8 +2,9 @@
 //!
 //! It answers on WeChat's own paths (`/connect/oauth2/authorize`, `/sns/*`, `/cgi-bin/token`,
 //! `/cgi-bin/stable_token`, `/cgi-bin/menu/*`, `/cgi-bin/get_current_selfmenu_info`,
-//! `/cgi-bin/ticket/getticket`) with the parameters, error codes, lifetimes and daily quotas
-//! described in `docs/wechat-protocol.md` §A, §B, §D, §E and §G, so that code which works
+//! `/cgi-bin/ticket/getticket`, `/cgi-bin/message/custom/send`) with the parameters, error
+//! codes, lifetimes and daily quotas described in `docs/wechat-protocol.md` §A, §B, §C.5, §D, §E
+//! and §G, so that code which works
 //! against the simulator works against WeChat. Everything lives in memory; time is a simulated
 //! clock (the real Unix time plus whatever tests added with [`Simulator::advance_clock`]), and
 //! daily quotas roll over at midnight Beijing time (UTC+8) of that clock, as WeChat's do.
@@ -214,6 +215,8 @@ struct Inner {
     /// The last [`MAX_EXCHANGES`] pushes, oldest first.
     exchanges: Mutex<VecDeque<Exchange>>,
     next_exchange: Mutex<u64>,
+    /// The last [`MAX_EXCHANGES`] customer-service messages, oldest first, and the last id.
+    custom: Mutex<(VecDeque<CustomMessage>, u64)>,
     quotas: Mutex<Quotas>,
     whitelist: Mutex<Whitelist>,
 }
@@ -232,6 +235,21 @@ pub struct Exchange {
     pub from: String,
     pub message: Outgoing,
     pub report: PushReport,
+}
+
+/// A customer-service message (客服消息) the account sent through `message/custom/send`, as
+/// `GET /_sim/custom` and the chat page show it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CustomMessage {
+    /// Increasing from 1.
+    pub id: u64,
+    /// Unix seconds (real time, like [`Exchange::at`]).
+    pub at: u64,
+    /// The recipient's openid.
+    pub touser: String,
+    pub msgtype: String,
+    /// The request body as the account sent it: `body[msgtype]` is the content.
+    pub body: serde_json::Value,
 }
 
 /// Locks a std mutex, shrugging off poisoning: every critical section here leaves the state
@@ -256,6 +274,7 @@ impl Simulator {
                 calls: Mutex::new(BTreeMap::new()),
                 exchanges: Mutex::new(VecDeque::new()),
                 next_exchange: Mutex::new(0),
+                custom: Mutex::new((VecDeque::new(), 0)),
                 quotas: Mutex::new(Quotas::default()),
                 whitelist: Mutex::new(Whitelist::default()),
             }),
@@ -321,8 +340,18 @@ impl Simulator {
                 "/cgi-bin/ticket/getticket",
                 get(api::getticket).post(api::getticket),
             )
+            .route(
+                "/cgi-bin/message/custom/send",
+                post(api::custom_send).get(api::require_post),
+            )
             .route_layer(middleware::from_fn_with_state(self.clone(), wechat_gate));
-        wechat.merge(control::router()).with_state(self.clone())
+        wechat
+            .merge(control::router())
+            .route(
+                "/_sim/custom",
+                get(api::custom_log).delete(api::clear_custom_log),
+            )
+            .with_state(self.clone())
     }
 
     /// How many requests reached a WeChat path, e.g. `calls("/sns/oauth2/access_token")`.
@@ -387,6 +416,15 @@ impl Simulator {
                 .map(|u| u.openid.clone())
                 .ok_or("no users configured and no \"from\" openid given")?,
         };
+        // The user talked to the account, whatever its server answers: customer-service
+        // messages may reach them for 48 hours (until they unfollow).
+        match message {
+            Outgoing::Unsubscribe => self.platform().record_unfollow(&from),
+            _ => {
+                let now = self.now();
+                self.platform().record_interaction(&from, now);
+            }
+        }
         let report = push::push(&target, &from, &message).await;
         let id = {
             let mut next = lock(&self.inner.next_exchange);
@@ -425,6 +463,37 @@ impl Simulator {
     /// Forgets the remembered pushes.
     pub fn clear_exchanges(&self) {
         lock(&self.inner.exchanges).clear();
+    }
+
+    /// The customer-service messages delivered through `message/custom/send`, oldest first (at
+    /// most [`MAX_EXCHANGES`]).
+    pub fn custom_messages(&self) -> Vec<CustomMessage> {
+        lock(&self.inner.custom).0.iter().cloned().collect()
+    }
+
+    /// Forgets the delivered customer-service messages.
+    pub fn clear_custom_messages(&self) {
+        lock(&self.inner.custom).0.clear();
+    }
+
+    /// Remembers a customer-service message `message/custom/send` accepted.
+    fn deliver_custom(&self, touser: String, msgtype: String, body: serde_json::Value) {
+        let mut custom = lock(&self.inner.custom);
+        custom.1 += 1;
+        let message = CustomMessage {
+            id: custom.1,
+            at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            touser,
+            msgtype,
+            body,
+        };
+        custom.0.push_back(message);
+        while custom.0.len() > MAX_EXCHANGES {
+            custom.0.pop_front();
+        }
     }
 
     /// Moves simulated time forward, so codes and tokens expire without waiting.

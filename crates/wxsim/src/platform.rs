@@ -1,4 +1,5 @@
-//! The simulated platform's memory: OAuth codes, user (sns) tokens and base tokens.
+//! The simulated platform's memory: OAuth codes, user (sns) tokens, base tokens, and when each
+//! user last talked to the account (the 48-hour window of customer-service messages).
 //!
 //! Every function takes `now` (the simulated clock, Unix seconds) and returns either a value or a WeChat errcode,
 //! so the rules of §A.2–§A.6, §B.1, §B.2 and §E read here without any HTTP around them. The
@@ -22,6 +23,8 @@ pub const FORCE_PER_DAY: u32 = 20;
 pub const FORCE_MIN_GAP: u64 = 30;
 /// Beijing time is UTC+8, all year.
 const BEIJING_OFFSET: u64 = 8 * 3600;
+/// Customer-service messages reach a user who interacted with the account within 48 hours.
+pub const CUSTOM_WINDOW: u64 = 48 * 3600;
 
 /// The day number of Unix time `now` in Beijing time: WeChat's daily quotas (the API quotas,
 /// the 20 forced stable_token refreshes) start again at 00:00 UTC+8, which is 16:00 UTC.
@@ -153,6 +156,9 @@ pub struct Platform {
     stable: Stable,
     tickets: HashMap<String, Ticket>,
     pub menus: crate::menu::Menus,
+    /// openid → the user's last push through the simulator (simulated time), or `None` once
+    /// they unfollowed.
+    interactions: HashMap<String, Option<u64>>,
 }
 
 fn random_string(len: usize) -> String {
@@ -383,6 +389,29 @@ impl Platform {
         (t.ticket.clone(), t.expires_at.saturating_sub(now))
     }
 
+    /// The user `openid` pushed something to the account at `now` (a message or an event):
+    /// customer-service messages may reach them for [`CUSTOM_WINDOW`].
+    pub fn record_interaction(&mut self, openid: &str, now: u64) {
+        self.interactions.insert(openid.to_string(), Some(now));
+    }
+
+    /// The user unfollowed: customer-service messages get 45015 until they interact again.
+    pub fn record_unfollow(&mut self, openid: &str) {
+        self.interactions.insert(openid.to_string(), None);
+    }
+
+    /// May a customer-service message reach `openid` at `now`? 45015 when their last push
+    /// through the simulator is more than 48 hours old or they unfollowed since. A user the
+    /// simulator never saw push passes: pushes may come from outside it (`wxgate sim push`,
+    /// tests posting to the account directly).
+    pub fn check_custom_window(&self, openid: &str, now: u64) -> Result<(), i64> {
+        match self.interactions.get(openid) {
+            None => Ok(()),
+            Some(Some(at)) if now.saturating_sub(*at) <= CUSTOM_WINDOW => Ok(()),
+            Some(_) => Err(45015),
+        }
+    }
+
     /// The ticket of `kind` if one is valid at `now`.
     pub fn current_ticket(&self, kind: &str, now: u64) -> Option<String> {
         self.tickets
@@ -469,6 +498,30 @@ mod tests {
         let midnight = start + 3600;
         assert_eq!(p.stable_token(true, midnight - 1).0, last);
         assert_ne!(p.stable_token(true, midnight).0, last);
+    }
+
+    #[test]
+    fn custom_messages_need_an_interaction_within_48_hours() {
+        let mut p = Platform::default();
+        assert_eq!(
+            p.check_custom_window("o1", 0),
+            Ok(()),
+            "never seen: allowed"
+        );
+        p.record_interaction("o1", 1000);
+        assert_eq!(p.check_custom_window("o1", 1000 + CUSTOM_WINDOW), Ok(()));
+        assert_eq!(
+            p.check_custom_window("o1", 1001 + CUSTOM_WINDOW),
+            Err(45015)
+        );
+        p.record_interaction("o1", 1001 + CUSTOM_WINDOW);
+        assert_eq!(p.check_custom_window("o1", 1001 + CUSTOM_WINDOW), Ok(()));
+        p.record_unfollow("o1");
+        assert_eq!(
+            p.check_custom_window("o1", 1001 + CUSTOM_WINDOW),
+            Err(45015)
+        );
+        assert_eq!(p.check_custom_window("o2", 0), Ok(()));
     }
 
     #[test]

@@ -4,8 +4,14 @@
 //!
 //! Nothing unverified reaches a handler: a missing or wrong signature or a stale timestamp is a
 //! 403, a body over the limit a 413, malformed XML or a ciphertext that does not decrypt a 400.
-//! When handling takes longer than the deadline, WeChat gets `success` (so the user never sees
-//! 该公众号暂时无法提供服务) and the handler finishes anyway: WeChat's retry then gets its reply.
+//!
+//! The deadline (`WXGATE_REPLY_DEADLINE_MS`, 4.5 s, inside WeChat's 5 s) runs from the first
+//! copy of a push. A reply ready within it is the passive reply, to that copy and to every
+//! retry of the push. Past it, WeChat gets `success` (an empty body when encrypted), so the user
+//! never sees 该公众号暂时无法提供服务 — and WeChat does not retry after `success`, so the
+//! handler goes on and its reply is sent as a customer-service message (客服消息,
+//! `message/custom/send`) to the sender, once; every copy of that push, early or late, gets
+//! `success`. See [`answer_within`].
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -20,8 +26,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
+use wechat::api::CustomMessage;
 use wechat::crypto::{KeyUsed, MessageCrypt};
 use wechat::message::Incoming;
+use wechat::{OpenId, Reply};
 
 use crate::config::{MessageConfig, MessageMode};
 use crate::db;
@@ -32,9 +40,12 @@ use crate::webhook::Webhook;
 
 /// How long a push's key is remembered for deduplication.
 const DEDUP_WINDOW: Duration = Duration::from_secs(300);
-/// How long the webhook may take. Longer than the reply deadline on purpose: WeChat re-sends a
-/// push for about 15 s, so a reply that misses the first delivery still reaches a retry.
+/// How long the webhook may take. Longer than the reply deadline on purpose: a reply that
+/// misses the deadline still reaches the user, as a customer-service message.
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(15);
+/// How much longer than the deadline a copy of a push waits for the deduplicated work, which
+/// answers by the deadline itself: only a stuck dedup store uses this.
+const DEDUP_GRACE: Duration = Duration::from_millis(250);
 
 /// What the message server needs at run time, built once at start-up.
 #[derive(Debug)]
@@ -291,16 +302,17 @@ async fn receive(
         }
     };
 
-    // 4. Deduplicate and handle, within the deadline.
+    // 4. Deduplicate and handle, within the deadline (past it, by customer-service message).
     let key = incoming.dedup_key();
-    let work = Box::pin(handle(app.clone(), incoming));
+    let deadline = server.config.deadline;
+    let work = Box::pin(answer_within(app.clone(), incoming, deadline));
     let reply =
-        match tokio::time::timeout(server.config.deadline, server.dedup.once(key, work)).await {
+        match tokio::time::timeout(deadline + DEDUP_GRACE, server.dedup.once(key, work)).await {
             Ok(reply) => reply,
             Err(_) => {
-                tracing::warn!(
-                    deadline_ms = server.config.deadline.as_millis() as u64,
-                    "handling a push took too long; answered success"
+                tracing::error!(
+                    deadline_ms = deadline.as_millis() as u64,
+                    "the deduplication store did not answer in time; answered success"
                 );
                 None
             }
@@ -340,9 +352,119 @@ fn respond(server: &MessageServer, reply: Option<String>, key_used: Option<KeyUs
     }
 }
 
+/// The deduplicated work for one push: its passive reply XML if [`handle`] has one within
+/// `deadline`, else `None` (WeChat gets `success`).
+///
+/// The rule for a reply later than the deadline: it goes to the sender by customer-service
+/// message, exactly once, and never passively. The deadline runs from the first copy (this
+/// work runs once per push and its result is what every copy gets): when it passes, the work
+/// returns `None` — the answer of that copy, of copies waiting for it and of every later retry —
+/// and the handler finishes in its own task, which then calls `message/custom/send` a single
+/// time. A retry that arrives while the handler is still running therefore gets `success`
+/// rather than the reply, so the user never receives it twice.
+async fn answer_within(app: AppState, incoming: Incoming, deadline: Duration) -> Option<String> {
+    let started = std::time::Instant::now();
+    let mut work = Box::pin(handle(app.clone(), incoming.clone()));
+    match tokio::time::timeout(deadline, &mut work).await {
+        Ok(reply) => {
+            let env = &incoming.envelope;
+            reply.map(|r| r.to_xml(env.from_user_name.as_str(), &env.to_user_name, db::now()))
+        }
+        Err(_) => {
+            tracing::warn!(
+                id = %incoming.dedup_key(),
+                deadline_ms = deadline.as_millis() as u64,
+                "handling a push took longer than the deadline: answered success; a reply will go by customer-service message"
+            );
+            tokio::spawn(async move {
+                let reply = work.await;
+                send_late_reply(&app, &incoming, reply, started.elapsed()).await;
+            });
+            None
+        }
+    }
+}
+
+/// Who may get a late reply as a customer-service message: the user who sent the push, when
+/// it is one a user made (a message, or an event such as subscribe, a menu tap, a scan).
+/// Unfollowing and the job-finished notices are not a user talking to the account.
+fn late_reply_recipient(incoming: &Incoming) -> Option<&OpenId> {
+    let env = &incoming.envelope;
+    let from = env.from_user_name.as_str().trim();
+    if from.is_empty() || from == env.to_user_name.trim() {
+        return None;
+    }
+    let not_from_a_user = ["unsubscribe", "TEMPLATESENDJOBFINISH", "MASSSENDJOBFINISH"];
+    match incoming.event() {
+        Some(e) if not_from_a_user.iter().any(|n| n.eq_ignore_ascii_case(e)) => None,
+        _ => Some(&env.from_user_name),
+    }
+}
+
+/// Sends a reply that missed the deadline as a customer-service message, once. Not retried on
+/// any failure: `message/custom/send` is not idempotent (a timed-out call may have delivered),
+/// and 45015/45047 will not change. Only a replaced access_token (40001/42001) is retried, by
+/// the token manager, because WeChat refused the call.
+async fn send_late_reply(
+    app: &AppState,
+    incoming: &Incoming,
+    reply: Option<Reply>,
+    after: Duration,
+) {
+    let id = incoming.dedup_key();
+    let after_ms = after.as_millis() as u64;
+    let Some(reply) = reply else {
+        tracing::info!(%id, after_ms, "the late handler had nothing to say");
+        return;
+    };
+    let Some(openid) = late_reply_recipient(incoming) else {
+        tracing::warn!(%id, after_ms, msg_type = reply.msg_type(), "a late reply to a push no user sent has nobody to go to; dropped");
+        return;
+    };
+    let message = match CustomMessage::from_reply(&reply) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(%id, after_ms, msg_type = reply.msg_type(), error = %e, "a late reply has no customer-service form; dropped");
+            return;
+        }
+    };
+    let client = &app.platform.client;
+    let message = &message;
+    let result = app
+        .platform
+        .call(move |token| async move { client.send_custom_message(&token, openid, message).await })
+        .await;
+    match result {
+        Ok(()) => tracing::info!(
+            %id,
+            after_ms,
+            msgtype = message.msg_type(),
+            "late reply sent as a customer-service message"
+        ),
+        Err(e) => tracing::warn!(
+            %id,
+            after_ms,
+            msgtype = message.msg_type(),
+            errcode = e.errcode().map(|c| c.0),
+            problem = %explain_custom_send(&e),
+            "could not send the late reply as a customer-service message; not retried"
+        ),
+    }
+}
+
+/// [`crate::platform::explain`], with why a transport failure is not retried.
+fn explain_custom_send(error: &wechat::Error) -> String {
+    let explained = crate::platform::explain(error);
+    if error.errcode().is_none() {
+        format!("{explained} (the message may or may not have been delivered)")
+    } else {
+        explained
+    }
+}
+
 /// The account's answer to one (deduplicated) push: the webhook's reply if it gives one, else
-/// the first matching rule's. Returns the plaintext reply XML.
-async fn handle(app: AppState, incoming: Incoming) -> Option<String> {
+/// the first matching rule's, checked the way WeChat checks a passive reply.
+async fn handle(app: AppState, incoming: Incoming) -> Option<Reply> {
     let server = app.messages.as_ref()?;
     let env = &incoming.envelope;
     let event = incoming.event();
@@ -402,5 +524,5 @@ async fn handle(app: AppState, incoming: Incoming) -> Option<String> {
         );
         return None;
     }
-    Some(reply.to_xml(env.from_user_name.as_str(), &env.to_user_name, db::now()))
+    Some(reply)
 }
