@@ -517,6 +517,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn hundreds_of_callers_when_the_value_is_due_cause_one_refetch() {
+        // Lifetime 4 s, due for a refresh after 2 s (half the life). Times are whole seconds,
+        // so t1 is surely due at 2.5 s and a t2 fetched after 2 s surely fresh then.
+        let (c, fetches, _) = credential(4, Arc::default());
+        assert_eq!(c.get().await.unwrap(), "t1");
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let calls: Vec<_> = (0..300)
+            .map(|_| {
+                let c = c.clone();
+                tokio::spawn(async move { c.get().await.unwrap() })
+            })
+            .collect();
+        for call in calls {
+            assert_eq!(call.await.unwrap(), "t2");
+        }
+        assert_eq!(
+            fetches.load(Ordering::SeqCst),
+            2,
+            "one refetch, by a caller or the background refresh"
+        );
+    }
+
+    #[tokio::test]
     async fn a_stored_value_survives_a_restart() {
         let store: Arc<MemoryStore> = Arc::default();
         let (first, fetches, _) = credential(7200, store.clone());

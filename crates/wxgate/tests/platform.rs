@@ -415,6 +415,17 @@ async fn admin_users_lists_who_logged_in() {
     let json: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["users"][0]["nickname"], "🐼熊猫🎋");
     assert!(!body.contains("access_token"), "{body}");
+    // A bad query string is a JSON error too.
+    let (status, body) = admin(
+        reqwest::Method::GET,
+        &format!("{}/admin/users?limit=lots", app.url),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let json: Value = serde_json::from_str(&body).expect("JSON");
+    assert!(json["error"].as_str().unwrap().contains("limit"), "{body}");
 }
 
 // ---------------------------------------------------------------------------------------------

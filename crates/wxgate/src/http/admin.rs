@@ -9,6 +9,7 @@
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -285,7 +286,22 @@ struct DeleteQuery {
 
 /// DELETE removes the default menu and every conditional one (WeChat's menu/delete), or only
 /// the conditional menu `?menuid=`.
-async fn menu_delete(State(app): State<AppState>, Query(q): Query<DeleteQuery>) -> Response {
+/// A query string that does not parse, as a JSON error like every other answer here.
+fn bad_query(rejection: QueryRejection) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        format!("bad query string: {}", rejection.body_text()),
+    )
+}
+
+async fn menu_delete(
+    State(app): State<AppState>,
+    query: Result<Query<DeleteQuery>, QueryRejection>,
+) -> Response {
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(rejection) => return bad_query(rejection),
+    };
     let client = &app.platform.client;
     let result = match q.menuid.as_deref() {
         Some(id) => {
@@ -311,7 +327,14 @@ struct UsersQuery {
     offset: Option<i64>,
 }
 
-async fn users(State(app): State<AppState>, Query(q): Query<UsersQuery>) -> Response {
+async fn users(
+    State(app): State<AppState>,
+    query: Result<Query<UsersQuery>, QueryRejection>,
+) -> Response {
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(rejection) => return bad_query(rejection),
+    };
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let offset = q.offset.unwrap_or(0).max(0);
     match crate::db::list_users(&app.db, limit, offset).await {
