@@ -50,8 +50,10 @@ export async function startApp({ logName = 'wxgate' } = {}) {
     );
   }
   const dataDir = mkdtempSync(path.join(tmpdir(), 'wxgate-e2e-'));
+  // WXGATE_BIN is this harness's, not a wxgate setting (wxgate warns about unknown WXGATE_*).
+  const { WXGATE_BIN: _bin, ...inherited } = process.env;
   const env = {
-    ...process.env,
+    ...inherited,
     WXGATE_LISTEN: '127.0.0.1:0',
     WXGATE_DATABASE_URL: `sqlite://${path.join(dataDir, 'demo.db')}`,
     RUST_LOG: 'info',

@@ -58,7 +58,8 @@ enum Command {
         /// JSON file with the simulated users (default: four built-in users).
         #[arg(long, value_name = "FILE")]
         users: Option<PathBuf>,
-        /// snsapi_userinfo logins skip the consent page and log in as the first user.
+        /// snsapi_userinfo logins skip the consent page: they log in the chat page's user of
+        /// that browser, else the first user.
         #[arg(long)]
         auto_consent: bool,
         /// The 网页授权域名 to enforce on redirect_uri (host[:port]); unchecked when absent.
@@ -302,6 +303,15 @@ fn parse_outgoing(words: &[String]) -> Result<wxsim::push::Outgoing, String> {
     })
 }
 
+/// The configuration sources, with a warning on stderr for each `WXGATE_*` typo.
+fn load_sources(file: Option<&std::path::Path>) -> Result<Sources, String> {
+    let sources = Sources::load(file, std::env::vars()).map_err(|e| e.to_string())?;
+    for warning in sources.warnings() {
+        eprintln!("wxgate: warning: {warning}");
+    }
+    Ok(sources)
+}
+
 fn config_help() -> String {
     let mut s = String::from("Configuration (TOML file keys; environment variables override):\n");
     for (key, what) in KEYS {
@@ -348,11 +358,36 @@ fn init_logging() {
 async fn run(command: Command) -> Result<(), String> {
     match command {
         Command::Serve { config, check } => {
-            let sources =
-                Sources::load(config.as_deref(), std::env::vars()).map_err(|e| e.to_string())?;
+            let sources = load_sources(config.as_deref())?;
             let config = sources.validate().map_err(|e| e.to_string())?;
             if check {
-                println!("configuration OK: {config:#?}");
+                let public_url = config
+                    .public_url
+                    .clone()
+                    .unwrap_or_else(|| crate::startup::derive_public_url(config.listen));
+                let host = url::Url::parse(&public_url)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+                    .unwrap_or_default();
+                println!("configuration OK");
+                println!("  public URL: {public_url}");
+                println!("  WeChat login returns to {public_url}/empower/ (网页授权域名: {host})");
+                match &config.message {
+                    Some(m) => println!(
+                        "  message server: {public_url}{} ({:?} mode)",
+                        m.path, m.mode
+                    ),
+                    None => println!("  message server: off (set WXGATE_TOKEN)"),
+                }
+                println!(
+                    "  admin API: {}",
+                    if config.admin_token.is_some() {
+                        "on"
+                    } else {
+                        "off (set WXGATE_ADMIN_TOKEN)"
+                    }
+                );
+                println!("\nAll settings (secrets redacted):\n{config:#?}");
                 return Ok(());
             }
             let app = Application::build(config)
@@ -414,8 +449,7 @@ async fn run(command: Command) -> Result<(), String> {
 async fn account(
     args: &AccountArgs,
 ) -> Result<(crate::config::Config, sqlx::SqlitePool, Platform), String> {
-    let sources =
-        Sources::load(args.config.as_deref(), std::env::vars()).map_err(|e| e.to_string())?;
+    let sources = load_sources(args.config.as_deref())?;
     let config = sources.validate().map_err(|e| e.to_string())?;
     let db = crate::db::connect(&config.database_url)
         .await
@@ -666,7 +700,12 @@ async fn users_command(action: UsersAction) -> Result<(), String> {
         account: args,
         limit,
     } = action;
-    let (_, db, _) = account(&args).await?;
+    // Only the database is needed: no AppID or secret to read who logged in.
+    let sources = load_sources(args.config.as_deref())?;
+    let url = sources.get("database_url").unwrap_or("sqlite://wxgate.db");
+    let db = crate::db::connect(url)
+        .await
+        .map_err(|e| format!("configuration error: WXGATE_DATABASE_URL (database_url): {e}"))?;
     let users = crate::db::list_users(&db, limit.clamp(1, 10_000), 0)
         .await
         .map_err(|e| e.to_string())?;
@@ -726,8 +765,7 @@ async fn demo(config: Option<PathBuf>, sim_listen: SocketAddr) -> Result<(), Str
     let sim_addr = listener.local_addr().map_err(|e| e.to_string())?;
     let sim_url = format!("http://{sim_addr}");
 
-    let mut sources =
-        Sources::load(config.as_deref(), std::env::vars()).map_err(|e| e.to_string())?;
+    let mut sources = load_sources(config.as_deref())?;
     sources.set("appid", DEMO_APPID);
     sources.set("secret", DEMO_SECRET);
     sources.set("api_base", &sim_url);

@@ -218,6 +218,29 @@ pub struct Sources {
     values: BTreeMap<String, String>,
     /// `[[rules]]` from the file (rules live only in the file: they are structured).
     rules: Vec<toml::Value>,
+    /// `WXGATE_*` variables that are no configuration key (typos, most likely).
+    unknown_env: Vec<String>,
+}
+
+/// `WXGATE_*` variables that are not configuration keys but are still wxgate's.
+const OTHER_ENV: &[&str] = &["WXGATE_CONFIG"];
+
+/// Edit distance, for "did you mean" (names are short).
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let here = row[j + 1];
+            row[j + 1] = (previous + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(here + 1);
+            previous = here;
+        }
+    }
+    row[b.len()]
 }
 
 impl Sources {
@@ -265,7 +288,40 @@ impl Sources {
                 values.insert((*key).to_owned(), v.clone());
             }
         }
-        Ok(Self { values, rules })
+        let unknown_env = env
+            .keys()
+            .filter(|k| k.starts_with("WXGATE_") && !OTHER_ENV.contains(&k.as_str()))
+            .filter(|k| !KEYS.iter().any(|(key, _)| env_name(key) == **k))
+            .cloned()
+            .collect();
+        Ok(Self {
+            values,
+            rules,
+            unknown_env,
+        })
+    }
+
+    /// One line per `WXGATE_*` variable that is no configuration key, with the key it was
+    /// probably meant to be. Ignored variables are a classic silent misconfiguration.
+    pub fn warnings(&self) -> Vec<String> {
+        self.unknown_env
+            .iter()
+            .map(|name| {
+                let closest = KEYS
+                    .iter()
+                    .map(|(key, _)| env_name(key))
+                    .min_by_key(|known| distance(name, known))
+                    .filter(|known| distance(name, known) <= 3);
+                match closest {
+                    Some(known) => format!(
+                        "{name} is not a configuration key and is ignored; did you mean {known}?"
+                    ),
+                    None => format!(
+                        "{name} is not a configuration key and is ignored (see wxgate --help)"
+                    ),
+                }
+            })
+            .collect()
     }
 
     /// Replaces the reply rules (used by `wxgate demo` to ship its own).
@@ -511,10 +567,28 @@ impl Sources {
             }
         };
         let path = self.get("weixin_path").unwrap_or("/weixin/").to_owned();
-        if !path.starts_with('/') || path.contains(['?', '#', ' ']) || path.starts_with("/_") {
+        let plain = path.len() > 1
+            && path.starts_with('/')
+            && !path.starts_with("/_")
+            && !path.contains("//")
+            && path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b));
+        if !plain {
             return Err(error(
                 "weixin_path",
-                format!("{path:?} must be a path like /weixin/"),
+                format!("{path:?} must be a path like /weixin/ (letters, digits, - _ . and /)"),
+            ));
+        }
+        // wxgate's own pages: the message server cannot take their place.
+        let bare = path.trim_end_matches('/');
+        let taken = [
+            "/index", "/auth", "/empower", "/logout", "/healthz", "/readyz",
+        ];
+        if taken.contains(&bare) || bare.starts_with("/admin") || bare.starts_with("/jssdk") {
+            return Err(error(
+                "weixin_path",
+                format!("{path:?} is one of wxgate's own paths; use e.g. /weixin/"),
             ));
         }
         let webhook = match (self.get("webhook_url"), self.get("webhook_secret")) {
@@ -551,7 +625,8 @@ impl Sources {
             aes_key,
             aes_key_previous,
             path,
-            deadline: self.millis("reply_deadline_ms", 4500, 100..=60_000)?,
+            // WeChat gives up at 5 s and shows the user 该公众号暂时无法提供服务.
+            deadline: self.millis("reply_deadline_ms", 4500, 100..=4800)?,
             body_limit: self.number("message_body_limit", 65_536, 1024..=16 * 1024 * 1024)?
                 as usize,
             timestamp_window: self.seconds("timestamp_window_secs", 300, 1..=86_400)?,
@@ -578,7 +653,14 @@ fn origin(key: &str, value: &str) -> Result<String, ConfigError> {
             format!("{value:?} must be an origin only, like https://example.com (no path)"),
         ));
     }
-    Ok(value.trim_end_matches('/').to_owned())
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(error(
+            key,
+            format!("{value:?} must not carry a user name or password"),
+        ));
+    }
+    // The form WeChat and browsers compare: lower case, punycode, no default port.
+    Ok(url.origin().ascii_serialization())
 }
 
 impl Config {
@@ -685,6 +767,73 @@ mod tests {
         let mut bad = env(OK);
         bad.push(("WXGATE_SESSION_STORE".into(), "redis".into()));
         assert!(Sources::load(None, bad).unwrap().validate().is_err());
+    }
+
+    #[test]
+    fn unknown_wxgate_variables_are_named_with_a_suggestion() {
+        let mut e = env(OK);
+        e.push(("WXGATE_LISTN".into(), "127.0.0.1:9".into()));
+        e.push(("WXGATE_SOMETHING_ELSE_ENTIRELY".into(), "x".into()));
+        e.push(("WXGATE_CONFIG".into(), "wxgate.toml".into()));
+        e.push(("PATH".into(), "/bin".into()));
+        let warnings = Sources::load(None, e).unwrap().warnings();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].contains("WXGATE_LISTN")
+                && warnings[0].contains("did you mean WXGATE_LISTEN?")
+        );
+        assert!(warnings[1].contains("see wxgate --help"), "{warnings:?}");
+    }
+
+    #[test]
+    fn the_public_url_is_stored_as_browsers_and_wechat_compare_it() {
+        let public = |value: &str| {
+            let mut e = env(OK);
+            e.push(("WXGATE_PUBLIC_URL".into(), value.into()));
+            Sources::load(None, e)
+                .unwrap()
+                .validate()
+                .map(|c| c.public_url)
+        };
+        for (given, stored) in [
+            ("https://wx.example.com:443", "https://wx.example.com"),
+            ("HTTPS://WX.Example.com/", "https://wx.example.com"),
+            ("https://例え.jp", "https://xn--r8jz45g.jp"),
+            ("http://127.0.0.1:8000", "http://127.0.0.1:8000"),
+        ] {
+            assert_eq!(public(given).unwrap().as_deref(), Some(stored), "{given}");
+        }
+        let e = public("https://user:pw@wx.example.com").unwrap_err();
+        assert!(e.to_string().contains("user name"), "{e}");
+    }
+
+    #[test]
+    fn the_message_path_cannot_take_the_place_of_a_page() {
+        let path = |value: &str| {
+            let mut e = env(OK);
+            e.push(("WXGATE_TOKEN".into(), "pamtest".into()));
+            e.push(("WXGATE_WEIXIN_PATH".into(), value.into()));
+            Sources::load(None, e).unwrap().validate()
+        };
+        for ok in ["/weixin/", "/wx", "/api/wechat-push/"] {
+            assert!(path(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "/",
+            "/index/",
+            "/auth",
+            "/empower/",
+            "/healthz",
+            "/jssdk/config",
+            "/admin/token",
+            "/weixin/*x",
+            "/{id}",
+            "/a//b",
+            "weixin",
+        ] {
+            let e = path(bad).unwrap_err();
+            assert_eq!(e.key, "WXGATE_WEIXIN_PATH (weixin_path)", "{bad}");
+        }
     }
 
     #[test]

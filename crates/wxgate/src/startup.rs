@@ -103,25 +103,24 @@ impl Application {
     /// Serves until Ctrl-C (or SIGTERM), finishing requests in flight (for up to
     /// [`SHUTDOWN_GRACE`]).
     ///
-    /// This is `axum::serve` plus what it lacks: a connection that has not sent its request
-    /// headers within [`HEADER_READ_TIMEOUT`] is closed, so slow or silent clients cannot hold
-    /// connections open (slowloris). Body and handler time limits are layers in
-    /// [`crate::http::router`].
+    /// This is `axum::serve` plus what it lacks: a connection that has not sent a complete
+    /// request head within [`HEADER_READ_TIMEOUT`] — silent, trickling, or idle between
+    /// requests — is closed, so slow clients cannot hold connections open (slowloris). It
+    /// speaks HTTP/1.1 only: WeChat, browsers and TLS proxies in front of wxgate use it, and
+    /// cleartext HTTP/2 would be one more way to hold a connection open. Body and handler time
+    /// limits are layers in [`crate::http::router`].
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-        use hyper_util::server::conn::auto;
+        use hyper_util::rt::{TokioIo, TokioTimer};
         use tower::ServiceExt;
 
         let Application {
             listener, router, ..
         } = self;
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let mut builder = auto::Builder::new(TokioExecutor::new());
+        let mut builder = hyper::server::conn::http1::Builder::new();
         builder
-            .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT);
-        builder.http2().timer(TokioTimer::new());
         let shutdown = shutdown_signal();
         tokio::pin!(shutdown);
         loop {
@@ -141,9 +140,7 @@ impl Application {
                 hyper_util::service::TowerToHyperService::new(router.clone().map_request(
                     |r: axum::http::Request<hyper::body::Incoming>| r.map(axum::body::Body::new),
                 ));
-            let connection = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .into_owned();
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
             let connection = graceful.watch(connection);
             tokio::spawn(async move {
                 if let Err(e) = connection.await {
@@ -168,7 +165,7 @@ pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// `http://<listen>`, with an unspecified address (0.0.0.0, ::) replaced by loopback.
-fn derive_public_url(addr: SocketAddr) -> String {
+pub fn derive_public_url(addr: SocketAddr) -> String {
     let ip = if addr.ip().is_unspecified() {
         if addr.is_ipv4() {
             "127.0.0.1".to_owned()

@@ -77,15 +77,25 @@ async fn slow_clients_are_cut_off() {
         )
         .await
         .unwrap();
+    // A connection that says nothing at all, and one that speaks cleartext HTTP/2.
+    let mut silent = TcpStream::connect(addr(&app)).await.unwrap();
+    let mut h2c = TcpStream::connect(addr(&app)).await.unwrap();
+    h2c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
     let limit = Duration::from_secs(25);
-    let (headers_answer, body_answer) = tokio::join!(
+    let (headers_answer, body_answer, silent_answer, h2c_answer) = tokio::join!(
         read_until_closed(&mut slow_headers, limit),
-        read_until_closed(&mut slow_body, limit)
+        read_until_closed(&mut slow_body, limit),
+        read_until_closed(&mut silent, limit),
+        read_until_closed(&mut h2c, limit),
     );
     assert!(
         headers_answer.is_some(),
         "a client that never finishes its headers is disconnected"
     );
+    assert!(silent_answer.is_some(), "a silent connection is closed");
+    assert!(h2c_answer.is_some(), "cleartext HTTP/2 is not served");
     let body_answer = body_answer.expect("a body that never arrives ends the request");
     assert!(
         body_answer.starts_with("HTTP/1.1 4"),

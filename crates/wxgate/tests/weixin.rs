@@ -127,6 +127,10 @@ async fn safe_mode_refuses_plaintext_pushes() {
     .await;
     assert!(!plain.ok());
     assert_eq!(plain.deliveries[0].status, Some(403), "{plain:#?}");
+    assert!(
+        plain.to_string().contains("plaintext push refused"),
+        "the report shows why: {plain}"
+    );
     let safe = push(
         &target(&a.app, PushMode::Safe, Some(KEY)),
         OPENID,
@@ -136,6 +140,50 @@ async fn safe_mode_refuses_plaintext_pushes() {
     )
     .await;
     assert!(safe.ok(), "{:#?}", safe.problems);
+}
+
+/// An encrypted push made by hand: (query, body) for `xml`, with `ts` and `nonce`.
+fn encrypted_push(xml: &str, ts: &str, nonce: &str, encrypt_type: &str) -> (String, String) {
+    let crypt = wechat::crypto::MessageCrypt::new(
+        wechat::crypto::EncodingAesKey::parse(KEY).unwrap(),
+        &wechat::AppId::parse(APPID).unwrap(),
+    );
+    let encrypt = crypt.encrypt(xml);
+    let msg_sig = sign(&[TOKEN, ts, nonce, &encrypt]);
+    let query = format!(
+        "{}&encrypt_type={encrypt_type}&msg_signature={msg_sig}",
+        Raw::signed_with(ts, nonce)
+    );
+    let body = format!(
+        "<xml><ToUserName><![CDATA[gh]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+    );
+    (query, body)
+}
+
+#[tokio::test]
+async fn the_query_of_an_encrypted_push_cannot_carry_a_plaintext_forgery() {
+    // Compatible mode accepts plaintext pushes too: the signature of an encrypted one must
+    // not be reusable for a plaintext body.
+    let a = account(&[]).await;
+    let raw = Raw::new(&a.app);
+    let now = wxgate::db::now().to_string();
+    let (query, body) = encrypted_push(&text_xml(31, "real"), &now, "n31", "aes");
+    let (status, _) = raw.post(&query, body).await;
+    assert_eq!(status, StatusCode::OK);
+    let plain_query = Raw::signed_with(&now, "n31");
+    let (status, text) = raw.post(&plain_query, text_xml(32, "FORGED")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+}
+
+#[tokio::test]
+async fn encrypt_type_is_matched_case_insensitively() {
+    let a = account(&[("message_mode", "safe")]).await;
+    let raw = Raw::new(&a.app);
+    let now = wxgate::db::now().to_string();
+    let (query, body) = encrypted_push(&text_xml(33, "hi"), &now, "n33", "AES");
+    let (status, text) = raw.post(&query, body).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(text.contains("<Encrypt>"), "answered encrypted: {text}");
 }
 
 #[tokio::test]
@@ -444,16 +492,16 @@ async fn a_ciphertext_for_another_key_or_appid_is_refused() {
     let a = account(&[]).await;
     let raw = Raw::new(&a.app);
     let now = wxgate::db::now().to_string();
-    for (key, appid) in [(OLD_KEY, APPID), (KEY, "wx0000000000000000")] {
+    for (key, appid, nonce) in [(OLD_KEY, APPID, "abc"), (KEY, "wx0000000000000000", "abd")] {
         let crypt = wechat::crypto::MessageCrypt::new(
             wechat::crypto::EncodingAesKey::parse(key).unwrap(),
             &wechat::AppId::parse(appid).unwrap(),
         );
         let encrypt = crypt.encrypt(&text_xml(9, "secret"));
-        let msg_sig = sign(&[TOKEN, &now, "abc", &encrypt]);
+        let msg_sig = sign(&[TOKEN, &now, nonce, &encrypt]);
         let query = format!(
             "{}&encrypt_type=aes&msg_signature={msg_sig}",
-            Raw::signed_with(&now, "abc")
+            Raw::signed_with(&now, nonce)
         );
         let body = format!(
             "<xml><ToUserName><![CDATA[gh]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"

@@ -616,8 +616,14 @@ impl fmt::Display for PushReport {
                 d.outcome(),
                 d.elapsed_ms
             )?;
-            if d.status.is_some() {
+            if let Some(status) = d.status {
                 write!(f, ", {} bytes", d.body_len)?;
+                // A refusal usually says why: show it.
+                let said = d.body.trim();
+                if status >= 400 && !said.is_empty() {
+                    let short: String = said.chars().take(200).collect();
+                    write!(f, ": {short}")?;
+                }
             }
             writeln!(f)?;
         }

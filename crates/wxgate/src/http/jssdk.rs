@@ -57,7 +57,7 @@ fn page_url(raw_query: Option<&str>, public_url: &str) -> Result<String, String>
     let parsed = url::Url::parse(page).map_err(|e| format!("url is not a URL: {e}"))?;
     if parsed.as_str() != page {
         return Err(format!(
-            "url is not written as a browser reports it; did you mean {}?",
+            "url is not written as a browser reports it; did you mean \"{}\"",
             parsed.as_str()
         ));
     }
@@ -129,7 +129,7 @@ mod tests {
             (Some("url=a&url=b"), "percent-encoded"),
             (
                 Some("url=https%3A%2F%2Fwx.example.com"),
-                "did you mean https://wx.example.com/?",
+                "did you mean \"https://wx.example.com/\"",
             ),
             (
                 Some("url=https://evil.example/"),

@@ -58,10 +58,11 @@ pub struct MessageServer {
     signatures: SeenSignatures,
 }
 
-/// Plaintext pushes: `signature` covers the timestamp and nonce but not the body, so a signed
-/// query string seen once (in a proxy log, on plain http) could carry any body until its
-/// timestamp goes stale. Each (timestamp, nonce) is bound to the first body it came with; a
-/// retry of the same push, with the same body, still passes. Entries older than the timestamp
+/// `signature` covers the timestamp and nonce but not the body, so a signed query string seen
+/// once (in a proxy log, on plain http) could carry any plaintext body until its timestamp
+/// goes stale — in compatible mode even the query string of an encrypted push. Each
+/// (timestamp, nonce) is bound to the first body it came with; a retry of the same push, with
+/// the same body, still passes. Entries older than the timestamp
 /// window are dropped as the map grows.
 #[derive(Debug, Default)]
 struct SeenSignatures {
@@ -239,21 +240,14 @@ async fn receive(
 
     // 2. Safe and compatible mode: msg_signature over the ciphertext, then decrypt. In safe
     //    mode a plaintext push is refused: its body is covered by no signature.
-    let encrypted = q.encrypt_type.as_deref() == Some("aes");
+    let encrypted = q
+        .encrypt_type
+        .as_deref()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("aes"));
     if !encrypted && server.config.mode == MessageMode::Safe {
         return refuse(
             StatusCode::FORBIDDEN,
             "plaintext push refused: this server is in safe mode (WXGATE_MESSAGE_MODE=safe), WeChat sends encrypt_type=aes",
-        );
-    }
-    if !encrypted
-        && !server
-            .signatures
-            .bind(sent_at, nonce, body, server.config.timestamp_window)
-    {
-        return refuse(
-            StatusCode::FORBIDDEN,
-            "this signature was already used with a different message",
         );
     }
     let (xml, key_used) = if encrypted {
@@ -292,6 +286,17 @@ async fn receive(
     } else {
         (body.to_owned(), None)
     };
+    // Whatever the mode: a query string signed for one push (even an encrypted one, whose
+    // msg_signature checked out above) cannot carry another body.
+    if !server
+        .signatures
+        .bind(sent_at, nonce, body, server.config.timestamp_window)
+    {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "this signature was already used with a different message",
+        );
+    }
 
     // 3. Parse.
     let incoming = match wechat::message::parse(&xml) {
