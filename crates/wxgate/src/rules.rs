@@ -48,6 +48,8 @@ pub struct Rule {
     text: Option<String>,
     regex: Option<Regex>,
     pub reply: Reply,
+    /// Whether the reply says `{nickname}`: only then is the sender looked up.
+    pub needs_nickname: bool,
 }
 
 /// What rules look at in a push.
@@ -85,7 +87,10 @@ pub fn parse_rules(values: &[toml::Value]) -> Result<Vec<Rule>, (String, String)
                 .map(|r| Regex::new(r).map_err(|e| (at(".regex"), e.to_string())))
                 .transpose()?;
             spec.reply.validate().map_err(|m| (at(".reply"), m))?;
+            let needs_nickname =
+                serde_json::to_string(&spec.reply).map_or(true, |json| json.contains("{nickname}"));
             Ok(Rule {
+                needs_nickname,
                 name: spec.name.unwrap_or_else(|| format!("rules[{i}]")),
                 msg_type: spec.msg_type,
                 event: spec.event,
