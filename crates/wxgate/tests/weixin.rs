@@ -115,6 +115,25 @@ async fn url_verification_echoes_only_for_a_valid_signature() {
 }
 
 #[tokio::test]
+async fn a_flood_of_forged_pushes_does_not_flood_the_log() {
+    let a = account(&[]).await;
+    let raw = Raw::new(&a.app);
+    let (logs, _guard) = Logs::capture();
+    let now = wxgate::db::now();
+    for i in 0..50 {
+        let forged = format!("signature={}&timestamp={now}&nonce=n{i}", "0".repeat(40));
+        let (status, _) = raw.post(&forged, text_xml(i, "x")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    let text = logs.text();
+    assert_eq!(
+        text.matches("push refused").count(),
+        1,
+        "one line a minute per reason: {text}"
+    );
+}
+
+#[tokio::test]
 async fn safe_mode_refuses_plaintext_pushes() {
     let a = account(&[("message_mode", "safe")]).await;
     let plain = push(

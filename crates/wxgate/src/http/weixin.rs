@@ -56,6 +56,7 @@ pub struct MessageServer {
     pub dedup: Arc<dyn Dedup>,
     webhook: Option<Webhook>,
     signatures: SeenSignatures,
+    refusals: RefusalLog,
 }
 
 /// `signature` covers the timestamp and nonce but not the body, so a signed query string seen
@@ -121,6 +122,7 @@ impl MessageServer {
             dedup: Arc::new(MemoryDedup::new(DEDUP_WINDOW)),
             webhook,
             signatures: SeenSignatures::default(),
+            refusals: RefusalLog::default(),
         })
     }
 }
@@ -149,14 +151,43 @@ struct PushQuery {
     msg_signature: Option<String>,
 }
 
-fn refuse(status: StatusCode, message: &'static str) -> Response {
-    tracing::warn!(status = status.as_u16(), message, "push refused");
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        message,
-    )
-        .into_response()
+/// Refusals are logged at most once a minute per reason, with how many went unlogged in
+/// between: a flood of forged or broken pushes must not flood the log.
+#[derive(Debug, Default)]
+struct RefusalLog(Mutex<HashMap<&'static str, (Option<std::time::Instant>, u64)>>);
+
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
+
+impl RefusalLog {
+    fn note(&self, status: StatusCode, message: &'static str) {
+        let now = std::time::Instant::now();
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (last, unlogged) = seen.entry(message).or_insert((None, 0));
+        if last.is_some_and(|t| now.duration_since(t) < REFUSAL_LOG_EVERY) {
+            *unlogged += 1;
+            return;
+        }
+        tracing::warn!(
+            status = status.as_u16(),
+            message,
+            unlogged_since_last = *unlogged,
+            "push refused"
+        );
+        *last = Some(now);
+        *unlogged = 0;
+    }
+}
+
+impl MessageServer {
+    fn refuse(&self, status: StatusCode, message: &'static str) -> Response {
+        self.refusals.note(status, message);
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            message,
+        )
+            .into_response()
+    }
 }
 
 /// GET: WeChat checks the URL when the console saves it; echo `echostr` verbatim only when the
@@ -169,12 +200,12 @@ async fn verify_url(
         return StatusCode::NOT_FOUND.into_response();
     };
     let Ok(Query(q)) = query else {
-        return refuse(StatusCode::BAD_REQUEST, "malformed query string");
+        return server.refuse(StatusCode::BAD_REQUEST, "malformed query string");
     };
     let (Some(signature), Some(timestamp), Some(nonce), Some(echostr)) =
         (&q.signature, &q.timestamp, &q.nonce, &q.echostr)
     else {
-        return refuse(
+        return server.refuse(
             StatusCode::FORBIDDEN,
             "missing signature, timestamp, nonce or echostr: this URL is for WeChat's server",
         );
@@ -184,14 +215,14 @@ async fn verify_url(
         .token
         .verify_signature(signature, timestamp, nonce)
     {
-        return refuse(
+        return server.refuse(
             StatusCode::FORBIDDEN,
             "invalid signature: check WXGATE_TOKEN",
         );
     }
     // A captured signature must not echo chosen text forever.
     if fresh_timestamp(timestamp, server.config.timestamp_window).is_none() {
-        return refuse(
+        return server.refuse(
             StatusCode::FORBIDDEN,
             "timestamp outside the accepted window (is this server's clock right?)",
         );
@@ -213,29 +244,29 @@ async fn receive(
         return StatusCode::NOT_FOUND.into_response();
     };
     let Ok(Query(q)) = query else {
-        return refuse(StatusCode::BAD_REQUEST, "malformed query string");
+        return server.refuse(StatusCode::BAD_REQUEST, "malformed query string");
     };
     let token = &server.config.token;
 
     // 1. The signature, on every push, and a fresh timestamp.
     let (Some(signature), Some(timestamp), Some(nonce)) = (&q.signature, &q.timestamp, &q.nonce)
     else {
-        return refuse(
+        return server.refuse(
             StatusCode::FORBIDDEN,
             "missing signature, timestamp or nonce",
         );
     };
     if !token.verify_signature(signature, timestamp, nonce) {
-        return refuse(StatusCode::FORBIDDEN, "invalid signature");
+        return server.refuse(StatusCode::FORBIDDEN, "invalid signature");
     }
     let Some(sent_at) = fresh_timestamp(timestamp, server.config.timestamp_window) else {
-        return refuse(
+        return server.refuse(
             StatusCode::FORBIDDEN,
             "timestamp outside the accepted window (is this server's clock right?)",
         );
     };
     let Ok(body) = std::str::from_utf8(&body) else {
-        return refuse(StatusCode::BAD_REQUEST, "body is not UTF-8");
+        return server.refuse(StatusCode::BAD_REQUEST, "body is not UTF-8");
     };
 
     // 2. Safe and compatible mode: msg_signature over the ciphertext, then decrypt. In safe
@@ -245,32 +276,32 @@ async fn receive(
         .as_deref()
         .is_some_and(|t| t.trim().eq_ignore_ascii_case("aes"));
     if !encrypted && server.config.mode == MessageMode::Safe {
-        return refuse(
+        return server.refuse(
             StatusCode::FORBIDDEN,
             "plaintext push refused: this server is in safe mode (WXGATE_MESSAGE_MODE=safe), WeChat sends encrypt_type=aes",
         );
     }
     let (xml, key_used) = if encrypted {
         let Some(crypt) = &server.crypt else {
-            return refuse(
+            return server.refuse(
                 StatusCode::BAD_REQUEST,
                 "encrypted push, but WXGATE_AES_KEY is not set",
             );
         };
         let Ok(fields) = wechat::message::parse_xml_fields(body) else {
-            return refuse(StatusCode::BAD_REQUEST, "malformed XML");
+            return server.refuse(StatusCode::BAD_REQUEST, "malformed XML");
         };
         let Some(ciphertext) = wechat::message::encrypted_payload(&fields) else {
-            return refuse(
+            return server.refuse(
                 StatusCode::BAD_REQUEST,
                 "encrypt_type=aes but no <Encrypt> element",
             );
         };
         let Some(msg_signature) = &q.msg_signature else {
-            return refuse(StatusCode::FORBIDDEN, "missing msg_signature");
+            return server.refuse(StatusCode::FORBIDDEN, "missing msg_signature");
         };
         if !token.verify_msg_signature(msg_signature, timestamp, nonce, ciphertext) {
-            return refuse(StatusCode::FORBIDDEN, "invalid msg_signature");
+            return server.refuse(StatusCode::FORBIDDEN, "invalid msg_signature");
         }
         match wechat::crypto::decrypt_with_rotation(
             crypt,
@@ -280,7 +311,7 @@ async fn receive(
             Ok((xml, used)) => (xml, Some(used)),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot decrypt a signed push: check WXGATE_AES_KEY");
-                return refuse(StatusCode::BAD_REQUEST, "cannot decrypt the message");
+                return server.refuse(StatusCode::BAD_REQUEST, "cannot decrypt the message");
             }
         }
     } else {
@@ -292,7 +323,7 @@ async fn receive(
         .signatures
         .bind(sent_at, nonce, body, server.config.timestamp_window)
     {
-        return refuse(
+        return server.refuse(
             StatusCode::FORBIDDEN,
             "this signature was already used with a different message",
         );
@@ -303,7 +334,7 @@ async fn receive(
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(error = %e, "malformed push");
-            return refuse(StatusCode::BAD_REQUEST, "malformed message XML");
+            return server.refuse(StatusCode::BAD_REQUEST, "malformed message XML");
         }
     };
 
