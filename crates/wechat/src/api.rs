@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::client::{Client, Error};
 use crate::errcode::ErrCode;
 use crate::menu::{Button, Menu, MenuSet, opt_string_or_number};
-use crate::reply::{Article, Reply};
+use crate::reply::Reply;
 use crate::types::{AccessToken, OpenId};
 
 /// A base access_token from `cgi-bin/token` or `cgi-bin/stable_token`.
@@ -42,37 +42,14 @@ impl fmt::Debug for Ticket {
     }
 }
 
-/// A customer-service message (客服消息) for `message/custom/send`: what the account may send
-/// a user who interacted with it in the last 48 hours, outside any push's 5 s. Media ids are
-/// those of uploaded material, as in passive replies.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CustomMessage {
-    Text {
-        content: String,
-    },
-    Image {
-        media_id: String,
-    },
-    Voice {
-        media_id: String,
-    },
-    Video {
-        media_id: String,
-        thumb_media_id: Option<String>,
-        title: Option<String>,
-        description: Option<String>,
-    },
-    Music {
-        title: Option<String>,
-        description: Option<String>,
-        music_url: Option<String>,
-        hq_music_url: Option<String>,
-        thumb_media_id: String,
-    },
-    /// A customer-service news message carries exactly one article.
-    News {
-        article: Article,
-    },
+/// A customer-service message (客服消息) for `message/custom/send`: a passive [`Reply`] sent
+/// later, outside any push's 5 s, to a user who interacted with the account in the last 48
+/// hours. It is the request body, built once from the reply; the reply type stays the one
+/// description of what the account can say.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomMessage {
+    msg_type: &'static str,
+    body: serde_json::Value,
 }
 
 /// Why a passive [`Reply`] has no customer-service form.
@@ -89,122 +66,71 @@ pub enum CustomMessageError {
 }
 
 impl CustomMessage {
-    /// The customer-service form of a passive reply (the same content, sent later). Fails for
-    /// `transfer_customer_service`, for news with more than one article and for replies
-    /// [`Reply::validate`] refuses.
-    pub fn from_reply(reply: &Reply) -> Result<Self, CustomMessageError> {
+    /// `{"touser": OPENID, "msgtype": T, T: {…}}` for `reply`, optional fields left out when
+    /// unset. Fails for `transfer_customer_service`, for news with more than one article and
+    /// for replies [`Reply::validate`] refuses.
+    pub fn from_reply(touser: &OpenId, reply: &Reply) -> Result<Self, CustomMessageError> {
+        use serde_json::{Map, Value, json};
         reply.validate().map_err(CustomMessageError::Invalid)?;
-        Ok(match reply {
-            Reply::Text { content } => CustomMessage::Text {
-                content: content.clone(),
-            },
-            Reply::Image { media_id } => CustomMessage::Image {
-                media_id: media_id.clone(),
-            },
-            Reply::Voice { media_id } => CustomMessage::Voice {
-                media_id: media_id.clone(),
-            },
+        let mut fields = Map::new();
+        let mut put = |key: &str, value: &Option<String>| {
+            if let Some(v) = value {
+                fields.insert(key.to_owned(), v.clone().into());
+            }
+        };
+        let content = match reply {
+            Reply::Text { content } => json!({ "content": content }),
+            Reply::Image { media_id } | Reply::Voice { media_id } => {
+                json!({ "media_id": media_id })
+            }
             Reply::Video {
                 media_id,
                 title,
                 description,
-            } => CustomMessage::Video {
-                media_id: media_id.clone(),
-                thumb_media_id: None,
-                title: title.clone(),
-                description: description.clone(),
-            },
+            } => {
+                put("media_id", &Some(media_id.clone()));
+                put("title", title);
+                put("description", description);
+                Value::Object(fields)
+            }
             Reply::Music {
                 title,
                 description,
                 music_url,
                 hq_music_url,
                 thumb_media_id,
-            } => CustomMessage::Music {
-                title: title.clone(),
-                description: description.clone(),
-                music_url: music_url.clone(),
-                hq_music_url: hq_music_url.clone(),
-                thumb_media_id: thumb_media_id.clone(),
-            },
+            } => {
+                put("title", title);
+                put("description", description);
+                put("musicurl", music_url);
+                put("hqmusicurl", hq_music_url);
+                put("thumb_media_id", &Some(thumb_media_id.clone()));
+                Value::Object(fields)
+            }
             Reply::News { articles } => match articles.as_slice() {
-                [article] => CustomMessage::News {
-                    article: article.clone(),
-                },
+                [a] => json!({ "articles": [{
+                    "title": a.title,
+                    "description": a.description,
+                    "url": a.url,
+                    "picurl": a.pic_url,
+                }] }),
                 _ => return Err(CustomMessageError::TooManyArticles(articles.len())),
             },
             Reply::TransferCustomerService { .. } => return Err(CustomMessageError::TransferOnly),
-        })
+        };
+        let msg_type = reply.msg_type();
+        let body = json!({ "touser": touser.as_str(), "msgtype": msg_type, msg_type: content });
+        Ok(CustomMessage { msg_type, body })
     }
 
     /// The `msgtype` of this message.
     pub fn msg_type(&self) -> &'static str {
-        match self {
-            CustomMessage::Text { .. } => "text",
-            CustomMessage::Image { .. } => "image",
-            CustomMessage::Voice { .. } => "voice",
-            CustomMessage::Video { .. } => "video",
-            CustomMessage::Music { .. } => "music",
-            CustomMessage::News { .. } => "news",
-        }
+        self.msg_type
     }
 
-    /// The request body: `{"touser": OPENID, "msgtype": T, T: {…}}`; optional fields that are
-    /// not set are left out.
-    pub fn to_json(&self, touser: &OpenId) -> serde_json::Value {
-        use serde_json::{Map, Value, json};
-        fn put(m: &mut Map<String, Value>, key: &str, value: &Option<String>) {
-            if let Some(v) = value {
-                m.insert(key.to_owned(), v.clone().into());
-            }
-        }
-        let content = match self {
-            CustomMessage::Text { content } => json!({ "content": content }),
-            CustomMessage::Image { media_id } | CustomMessage::Voice { media_id } => {
-                json!({ "media_id": media_id })
-            }
-            CustomMessage::Video {
-                media_id,
-                thumb_media_id,
-                title,
-                description,
-            } => {
-                let mut m = Map::new();
-                m.insert("media_id".into(), media_id.clone().into());
-                put(&mut m, "thumb_media_id", thumb_media_id);
-                put(&mut m, "title", title);
-                put(&mut m, "description", description);
-                Value::Object(m)
-            }
-            CustomMessage::Music {
-                title,
-                description,
-                music_url,
-                hq_music_url,
-                thumb_media_id,
-            } => {
-                let mut m = Map::new();
-                put(&mut m, "title", title);
-                put(&mut m, "description", description);
-                put(&mut m, "musicurl", music_url);
-                put(&mut m, "hqmusicurl", hq_music_url);
-                m.insert("thumb_media_id".into(), thumb_media_id.clone().into());
-                Value::Object(m)
-            }
-            CustomMessage::News { article } => json!({
-                "articles": [{
-                    "title": article.title,
-                    "description": article.description,
-                    "url": article.url,
-                    "picurl": article.pic_url,
-                }]
-            }),
-        };
-        let mut body = Map::new();
-        body.insert("touser".into(), touser.as_str().into());
-        body.insert("msgtype".into(), self.msg_type().into());
-        body.insert(self.msg_type().into(), content);
-        Value::Object(body)
+    /// The request body.
+    pub fn body(&self) -> &serde_json::Value {
+        &self.body
     }
 }
 
@@ -356,21 +282,21 @@ impl Client {
         })
     }
 
-    /// `message/custom/send` (客服消息): sends `message` to `touser`, who must have interacted
-    /// with the account in the last 48 hours (else [`ErrCode::CUSTOM_OUT_OF_TIME_LIMIT`]). **Not
-    /// idempotent**: nothing here retries, and a timeout is [`Error::Timeout`] because the
-    /// message may have been delivered; a caller must not send it again on a transport error.
+    /// `message/custom/send` (客服消息): sends `message` to its `touser`, who must have
+    /// interacted with the account in the last 48 hours (else
+    /// [`ErrCode::CUSTOM_OUT_OF_TIME_LIMIT`]). **Not idempotent**: nothing here retries, and a
+    /// timeout is [`Error::Timeout`] because the message may have been delivered; a caller must
+    /// not send it again on a transport error.
     pub async fn send_custom_message(
         &self,
         token: &AccessToken,
-        touser: &OpenId,
         message: &CustomMessage,
     ) -> Result<(), Error> {
         let _: serde_json::Value = self
             .post_json(
                 "/cgi-bin/message/custom/send",
                 &[("access_token", token.secret())],
-                &message.to_json(touser),
+                message.body(),
             )
             .await?;
         Ok(())
@@ -400,6 +326,7 @@ mod tests {
 
     use super::*;
     use crate::client::{ClientConfig, json_body};
+    use crate::reply::Article;
     use crate::types::{AppId, AppSecret};
 
     const TOKEN: &str = "ACCESS_TOKEN_SECRET_VALUE";
@@ -747,11 +674,12 @@ mod tests {
     #[tokio::test]
     async fn custom_send_posts_the_message_with_the_token_in_the_query() {
         let (base, seen) = serve_once(Some(r#"{"errcode":0,"errmsg":"ok"}"#)).await;
-        let message = CustomMessage::Text {
+        let reply = Reply::Text {
             content: "稍等，结果来了 <a href=\"https://example.com\">看看</a>".into(),
         };
+        let message = CustomMessage::from_reply(&openid(), &reply).unwrap();
         client(&base, 2000)
-            .send_custom_message(&token(), &openid(), &message)
+            .send_custom_message(&token(), &message)
             .await
             .unwrap();
         let seen = seen.await.unwrap();
@@ -780,11 +708,15 @@ mod tests {
             r#"{"errcode":45015,"errmsg":"response out of time limit or subscription is canceled rid: 6513aa28"}"#,
         ))
         .await;
-        let message = CustomMessage::Text {
-            content: "x".into(),
-        };
+        let message = CustomMessage::from_reply(
+            &openid(),
+            &Reply::Text {
+                content: "x".into(),
+            },
+        )
+        .unwrap();
         let e = client(&base, 2000)
-            .send_custom_message(&token(), &openid(), &message)
+            .send_custom_message(&token(), &message)
             .await
             .unwrap_err();
         assert_eq!(e.errcode(), Some(ErrCode::CUSTOM_OUT_OF_TIME_LIMIT));
@@ -796,7 +728,7 @@ mod tests {
 
         let (base, seen) = serve_once(None).await;
         let e = client(&base, 300)
-            .send_custom_message(&token(), &openid(), &message)
+            .send_custom_message(&token(), &message)
             .await
             .unwrap_err();
         assert!(
@@ -817,7 +749,7 @@ mod tests {
     #[test]
     fn every_passive_reply_but_transfer_has_a_custom_form() {
         let to = openid();
-        let body = |reply: Reply| CustomMessage::from_reply(&reply).map(|m| m.to_json(&to));
+        let body = |reply: Reply| CustomMessage::from_reply(&to, &reply).map(|m| m.body().clone());
         assert_eq!(
             body(Reply::Image {
                 media_id: "M1".into()

@@ -569,7 +569,7 @@ async fn menu_command(action: MenuAction) -> Result<(), String> {
             }
             let (_, _, platform) = account(&args).await?;
             // Shared with PUT /admin/menu: a conditional menu replaces the one with its matchrule.
-            let published = crate::http::admin::publish_menu(&platform, &menu)
+            let published = crate::menus::publish_menu(&platform, &menu)
                 .await
                 .map_err(|e| e.explain())?;
             for line in published.lines() {

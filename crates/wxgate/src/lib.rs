@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod dedup;
 pub mod http;
+pub mod menus;
 pub mod platform;
 pub mod rules;
 pub mod sessions;

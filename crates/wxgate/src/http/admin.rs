@@ -4,7 +4,7 @@
 //! setting the whole surface is off. This replaces the seed's open `/access/`, `/menu/` and
 //! `/dlmenu/`, which let anyone read the access_token or rewrite the menu.
 //!
-//! [`publish_menu`] is how a menu gets published, here and by `wxgate menu push`.
+//! Publishing goes through [`crate::menus::publish_menu`], as `wxgate menu push` does.
 
 use axum::Json;
 use axum::Router;
@@ -21,7 +21,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use wechat::menu::{Menu, MenuFormat};
 
-use crate::platform::{Platform, explain};
+use crate::menus::{PublishError, Published, publish_menu};
+use crate::platform::explain;
 use crate::state::AppState;
 
 pub fn router(app: &AppState) -> Router<AppState> {
@@ -103,124 +104,9 @@ async fn menu_get(State(app): State<AppState>) -> Response {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Publishing a menu: shared by `PUT /admin/menu` and `wxgate menu push`.
-
-/// What [`publish_menu`] did on WeChat.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Published {
-    /// The new conditional menu's menuid; `None` for the default menu.
-    pub menuid: Option<String>,
-    /// Conditional menus with the same matchrule that the new one replaced (now deleted).
-    pub replaced: Vec<String>,
-}
-
-impl Published {
-    /// One line per thing done: `conditional menu published: menuid 456`, then
-    /// `replaced conditional menu 123 with 456` for each menu it replaced.
-    pub fn lines(&self) -> Vec<String> {
-        let Some(id) = &self.menuid else {
-            return vec![
-                "menu published (users see it within about 5 minutes, or on re-following)".into(),
-            ];
-        };
-        let mut lines = vec![format!("conditional menu published: menuid {id}")];
-        for old in &self.replaced {
-            lines.push(format!("replaced conditional menu {old} with {id}"));
-        }
-        lines
-    }
-}
-
-/// Why [`publish_menu`] failed.
-#[derive(Debug)]
-pub enum PublishError {
-    /// Nothing changed on WeChat.
-    Failed(wechat::Error),
-    /// The new conditional menu is live, but an older one with the same matchrule could not be
-    /// deleted: users of that rule still see the new one (WeChat picks the newest).
-    OldNotDeleted {
-        published: Published,
-        old: String,
-        error: wechat::Error,
-    },
-}
-
-impl PublishError {
-    /// For the operator: what happened and what to do.
-    pub fn explain(&self) -> String {
-        match self {
-            Self::Failed(e) => explain(e),
-            Self::OldNotDeleted {
-                published,
-                old,
-                error,
-            } => format!(
-                "conditional menu {} is published, but the old conditional menu {old} with the same matchrule could not be deleted: {}; delete it with `wxgate menu delete --menuid {old}`",
-                published.menuid.as_deref().unwrap_or("?"),
-                explain(error)
-            ),
-        }
-    }
-}
-
-/// Publishes a validated menu. Without a matchrule it replaces the default menu
-/// (`menu/create`). With one it is a conditional menu: WeChat has no edit API and would keep
-/// both, so the new menu is added first and only then are the conditional menus with the same
-/// matchrule deleted — users of that rule never go without a menu.
-pub async fn publish_menu(platform: &Platform, menu: &Menu) -> Result<Published, PublishError> {
-    let client = &platform.client;
-    let Some(rule) = &menu.matchrule else {
-        platform
-            .call(|t| async move { client.menu_create(&t, menu).await })
-            .await
-            .map_err(PublishError::Failed)?;
-        return Ok(Published {
-            menuid: None,
-            replaced: Vec::new(),
-        });
-    };
-    let existing = platform
-        .call(|t| async move { client.menu_get(&t).await })
-        .await
-        .map_err(PublishError::Failed)?;
-    let olds: Vec<String> = existing
-        .conditional_with(rule)
-        .into_iter()
-        .filter_map(|m| m.menuid.clone())
-        .collect();
-    let menuid = platform
-        .call(|t| async move { client.menu_add_conditional(&t, menu).await })
-        .await
-        .map_err(PublishError::Failed)?;
-    let mut published = Published {
-        menuid: Some(menuid),
-        replaced: Vec::new(),
-    };
-    for old in olds {
-        let id = old.as_str();
-        match platform
-            .call(|t| async move { client.menu_delete_conditional(&t, id).await })
-            .await
-        {
-            Ok(()) => published.replaced.push(old),
-            // Already gone (deleted meanwhile): nothing left to replace.
-            Err(e) if e.errcode() == Some(wechat::ErrCode::NO_SUCH_MENUID) => {}
-            Err(error) => {
-                return Err(PublishError::OldNotDeleted {
-                    published,
-                    old,
-                    error,
-                });
-            }
-        }
-    }
-    Ok(published)
-}
-
 /// PUT a menu as WeChat's JSON (or TOML with `Content-Type: application/toml`). A menu with a
 /// `matchrule` is a conditional menu and replaces the one with the same matchrule, if any
-/// ([`publish_menu`]).
+/// ([`crate::menus::publish_menu`]).
 async fn menu_put(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let Ok(text) = std::str::from_utf8(&body) else {
         return error(StatusCode::BAD_REQUEST, "the menu must be UTF-8");

@@ -63,8 +63,8 @@ pub struct MessageServer {
 /// once (in a proxy log, on plain http) could carry any plaintext body until its timestamp
 /// goes stale — in compatible mode even the query string of an encrypted push. Each
 /// (timestamp, nonce) is bound to the first body it came with; a retry of the same push, with
-/// the same body, still passes. Entries older than the timestamp
-/// window are dropped as the map grows.
+/// the same body, still passes. Entries older than the timestamp window are dropped as the map
+/// grows.
 #[derive(Debug, Default)]
 struct SeenSignatures {
     hasher: std::hash::RandomState,
@@ -400,6 +400,8 @@ fn respond(server: &MessageServer, reply: Option<String>, key_used: Option<KeyUs
 /// rather than the reply, so the user never receives it twice.
 async fn answer_within(app: AppState, incoming: Incoming, deadline: Duration) -> Option<String> {
     let started = std::time::Instant::now();
+    // Shared with the handler, which may outlive this call (a late reply needs the push too).
+    let incoming = Arc::new(incoming);
     let mut work = Box::pin(handle(app.clone(), incoming.clone()));
     match tokio::time::timeout(deadline, &mut work).await {
         Ok(reply) => {
@@ -457,7 +459,7 @@ async fn send_late_reply(
         tracing::warn!(%id, after_ms, msg_type = reply.msg_type(), "a late reply to a push no user sent has nobody to go to; dropped");
         return;
     };
-    let message = match CustomMessage::from_reply(&reply) {
+    let message = match CustomMessage::from_reply(openid, &reply) {
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(%id, after_ms, msg_type = reply.msg_type(), error = %e, "a late reply has no customer-service form; dropped");
@@ -468,7 +470,7 @@ async fn send_late_reply(
     let message = &message;
     let result = app
         .platform
-        .call(move |token| async move { client.send_custom_message(&token, openid, message).await })
+        .call(move |token| async move { client.send_custom_message(&token, message).await })
         .await;
     match result {
         Ok(()) => tracing::info!(
@@ -500,7 +502,7 @@ fn explain_custom_send(error: &wechat::Error) -> String {
 
 /// The account's answer to one (deduplicated) push: the webhook's reply if it gives one, else
 /// the first matching rule's, checked the way WeChat checks a passive reply.
-async fn handle(app: AppState, incoming: Incoming) -> Option<Reply> {
+async fn handle(app: AppState, incoming: Arc<Incoming>) -> Option<Reply> {
     let server = app.messages.as_ref()?;
     let env = &incoming.envelope;
     let event = incoming.event();
