@@ -5,7 +5,8 @@
 //!   server from starting;
 //! - **persisted** through a [`CredentialStore`], so a restart (or a CLI command in another
 //!   process) reuses the stored value instead of spending the 2000-a-day quota;
-//! - **single-flight**: any number of concurrent callers at expiry cause exactly one fetch, and
+//! - **single-flight**: any number of concurrent callers at expiry cause exactly one fetch (and
+//!   across processes sharing a store, one fetch in all: [`CredentialStore::lock_fetch`]), and
 //!   a failed fetch is shared too: every caller that waited for it gets its error, and for
 //!   [`Credential::with_retry_after`] (10 s by default) callers get the same error without a
 //!   call, so a wrong secret or whitelist cannot turn traffic into a flood of token fetches;
@@ -75,6 +76,14 @@ impl fmt::Debug for Stored {
 pub trait CredentialStore: Send + Sync + 'static {
     async fn load(&self, kind: &str) -> Result<Option<Stored>, String>;
     async fn save(&self, kind: &str, stored: &Stored) -> Result<(), String>;
+    /// Held while a value is fetched from WeChat, so that of several processes sharing the
+    /// store (instances of a server behind a load balancer) only one fetches at a time; the
+    /// others find its value in the store when they get the lock. Dropping the returned value
+    /// releases it. The default holds nothing: one process needs no more than the
+    /// [`Credential`]'s own single flight.
+    async fn lock_fetch(&self, _kind: &str) -> Box<dyn Send + Sync> {
+        Box::new(())
+    }
 }
 
 /// What a fetch returns: the value and its lifetime in seconds.
@@ -219,15 +228,19 @@ impl Credential {
         if let Some(s) = self.cached().filter(|s| self.is_fresh(s)) {
             return Ok(s.value);
         }
-        if let Ok(Some(s)) = self.0.store.load(&self.0.kind).await
-            && self.is_fresh(&s)
-        {
-            self.remember(s.clone());
-            return Ok(s.value);
+        if let Some(s) = self.fresh_in_store(None).await {
+            return Ok(s);
         }
         let result = match self.recent_failure() {
             Some(e) => Err(e),
-            None => self.fetch_locked(None).await,
+            None => {
+                // Another process may be fetching: wait for it, then look again.
+                let _held = self.0.store.lock_fetch(&self.0.kind).await;
+                match self.fresh_in_store(None).await {
+                    Some(s) => Ok(s),
+                    None => self.fetch_locked(None).await,
+                }
+            }
         };
         match result {
             Err(e) => match self.still_valid() {
@@ -257,17 +270,30 @@ impl Credential {
             return Ok(s.value);
         }
         // Another process may have replaced it in the store.
-        if let Ok(Some(s)) = self.0.store.load(&self.0.kind).await
-            && s.value != failed
-            && self.is_fresh(&s)
-        {
-            self.remember(s.clone());
-            return Ok(s.value);
+        if let Some(s) = self.fresh_in_store(Some(failed)).await {
+            return Ok(s);
         }
         if let Some(e) = self.recent_failure() {
             return Err(e);
         }
+        // Compare-and-invalidate across processes: under the fetch lock, a value another
+        // process stored meanwhile is used rather than replaced.
+        let _held = self.0.store.lock_fetch(&self.0.kind).await;
+        if let Some(s) = self.fresh_in_store(Some(failed)).await {
+            return Ok(s);
+        }
         self.fetch_locked(Some(failed)).await
+    }
+
+    /// A fresh value in the store (other than `not`, a value WeChat just rejected), now cached.
+    async fn fresh_in_store(&self, not: Option<&str>) -> Option<String> {
+        let s = self.0.store.load(&self.0.kind).await.ok().flatten()?;
+        if !self.is_fresh(&s) || not.is_some_and(|n| n == s.value) {
+            return None;
+        }
+        let value = s.value.clone();
+        self.remember(s);
+        Some(value)
     }
 
     /// Fetches with the flight lock held. `rejected`: the value WeChat just refused; the

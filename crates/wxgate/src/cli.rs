@@ -347,7 +347,8 @@ pub fn main() -> ExitCode {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // PostgreSQL notices ("relation … already exists, skipping" at every start) are noise.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx::postgres::notice=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -445,24 +446,18 @@ async fn run(command: Command) -> Result<(), String> {
     }
 }
 
-/// The account's configuration, database and platform credentials, for one-shot commands.
+/// The account's configuration, database and platform credentials, for one-shot commands:
+/// the same stores as `serve` (a token another instance fetched is reused, and a fetch here
+/// takes the shared lock).
 async fn account(
     args: &AccountArgs,
-) -> Result<(crate::config::Config, sqlx::SqlitePool, Platform), String> {
+) -> Result<(crate::config::Config, crate::db::Db, Platform), String> {
     let sources = load_sources(args.config.as_deref())?;
     let config = sources.validate().map_err(|e| e.to_string())?;
-    let db = crate::db::connect(&config.database_url)
+    let services = crate::startup::Services::build(&config)
         .await
-        .map_err(|e| format!("configuration error: WXGATE_DATABASE_URL (database_url): {e}"))?;
-    let client = wechat::Client::new(wechat::ClientConfig {
-        api_base: config.api_base.clone(),
-        appid: config.appid.clone(),
-        secret: config.secret.clone(),
-        timeout: config.upstream_timeout,
-    })
-    .map_err(|e| e.to_string())?;
-    let platform = Platform::new(client, db.clone(), config.token_api);
-    Ok((config, db, platform))
+        .map_err(|e| e.to_string())?;
+    Ok((config, services.db, services.platform))
 }
 
 fn read_menu(file: &std::path::Path) -> Result<wechat::menu::Menu, String> {
@@ -703,10 +698,10 @@ async fn users_command(action: UsersAction) -> Result<(), String> {
     // Only the database is needed: no AppID or secret to read who logged in.
     let sources = load_sources(args.config.as_deref())?;
     let url = sources.get("database_url").unwrap_or("sqlite://wxgate.db");
-    let db = crate::db::connect(url)
+    let db = crate::db::Db::connect(url)
         .await
         .map_err(|e| format!("configuration error: WXGATE_DATABASE_URL (database_url): {e}"))?;
-    let users = crate::db::list_users(&db, limit.clamp(1, 10_000), 0)
+    let users = crate::db::users::list_users(&db, limit.clamp(1, 10_000), 0)
         .await
         .map_err(|e| e.to_string())?;
     if users.is_empty() {

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use wechat::{AppId, AppSecret};
 
+pub use crate::messages::config::{MessageConfig, MessageMode, WebhookConfig};
+
 /// Every configuration key: (file key, what it is). The environment variable is `WXGATE_` + the
 /// key in upper case. README's table is written from this list.
 pub const KEYS: &[(&str, &str)] = &[
@@ -33,11 +35,19 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     (
         "database_url",
-        "SQLite database URL (default sqlite://wxgate.db)",
+        "sqlite://FILE (default sqlite://wxgate.db) or postgres://… for several instances",
+    ),
+    (
+        "redis_url",
+        "redis://… for state shared by several instances (dedup, sessions, token lock)",
+    ),
+    (
+        "redis_prefix",
+        "prefix of every Redis key (default wxgate:<appid>:)",
     ),
     (
         "session_store",
-        "where sessions live: database (default) or memory",
+        "where sessions live: database, redis or memory (default redis with a redis_url, else database)",
     ),
     (
         "template_dir",
@@ -101,48 +111,6 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
 ];
 
-/// 消息加解密方式, as chosen in 公众平台 → 基本配置 → 服务器配置: which pushes are accepted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MessageMode {
-    /// 明文模式: plaintext pushes only.
-    Plain,
-    /// 兼容模式: plaintext and encrypted pushes (also the mode to run while switching).
-    Compatible,
-    /// 安全模式: encrypted pushes only; a push without `encrypt_type=aes` is refused, since
-    /// `signature` alone does not cover the body.
-    Safe,
-}
-
-/// The message server (`/weixin/`) settings; present only when `WXGATE_TOKEN` is set.
-#[derive(Clone, Debug)]
-pub struct MessageConfig {
-    pub token: wechat::signature::Token,
-    pub mode: MessageMode,
-    pub aes_key: Option<wechat::crypto::EncodingAesKey>,
-    pub aes_key_previous: Option<wechat::crypto::EncodingAesKey>,
-    pub path: String,
-    pub deadline: Duration,
-    pub body_limit: usize,
-    pub timestamp_window: Duration,
-    pub webhook: Option<WebhookConfig>,
-    pub rules: Vec<crate::rules::Rule>,
-}
-
-#[derive(Clone)]
-pub struct WebhookConfig {
-    pub url: String,
-    pub secret: String,
-}
-
-impl fmt::Debug for WebhookConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebhookConfig")
-            .field("url", &self.url)
-            .field("secret", &"[redacted]")
-            .finish()
-    }
-}
-
 /// One line naming the key, for the operator.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error("configuration error: {key}: {message}")]
@@ -151,7 +119,7 @@ pub struct ConfigError {
     pub message: String,
 }
 
-fn error(key: &str, message: impl Into<String>) -> ConfigError {
+pub(crate) fn error(key: &str, message: impl Into<String>) -> ConfigError {
     let env = env_name(key);
     ConfigError {
         key: if key.is_empty() {
@@ -163,13 +131,14 @@ fn error(key: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-fn env_name(key: &str) -> String {
+pub(crate) fn env_name(key: &str) -> String {
     format!("WXGATE_{}", key.to_ascii_uppercase())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SessionStoreKind {
     Database,
+    Redis,
     Memory,
 }
 
@@ -183,7 +152,9 @@ pub struct Config {
     pub secret: AppSecret,
     pub api_base: String,
     pub oauth_base: String,
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
+    /// Shared state for several instances; `None`: this process's memory (one instance).
+    pub redis: Option<RedisConfig>,
     pub session_store: SessionStoreKind,
     pub template_dir: Option<PathBuf>,
     pub upstream_timeout: Duration,
@@ -194,6 +165,44 @@ pub struct Config {
     pub token_api: crate::platform::TokenApi,
     /// `None`: the admin API is off.
     pub admin_token: Option<AdminToken>,
+}
+
+/// `WXGATE_DATABASE_URL`; `Debug` hides a password in it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match url::Url::parse(&self.0) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("[redacted]"));
+                write!(f, "{:?}", u.as_str())
+            }
+            _ => write!(f, "{:?}", self.0),
+        }
+    }
+}
+
+/// Where the state shared by instances lives. `Debug` hides the URL, which may hold a password.
+#[derive(Clone)]
+pub struct RedisConfig {
+    pub url: String,
+    pub prefix: String,
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &"[redacted]")
+            .field("prefix", &self.prefix)
+            .finish()
+    }
 }
 
 /// The admin API's bearer token; `Debug` is redacted.
@@ -333,6 +342,11 @@ impl Sources {
         !self.rules.is_empty()
     }
 
+    /// `[[rules]]` as the file gave them.
+    pub(crate) fn rules(&self) -> &[toml::Value] {
+        &self.rules
+    }
+
     /// Sets a value unless the file or environment already did (used by `wxgate demo`).
     pub fn default_value(&mut self, key: &str, value: impl Into<String>) {
         self.values
@@ -358,7 +372,7 @@ impl Sources {
             .filter(|s| !s.is_empty())
     }
 
-    fn number(
+    pub(crate) fn number(
         &self,
         key: &str,
         default: u64,
@@ -382,7 +396,7 @@ impl Sources {
             })
     }
 
-    fn millis(
+    pub(crate) fn millis(
         &self,
         key: &str,
         default: u64,
@@ -391,7 +405,7 @@ impl Sources {
         self.number(key, default, range).map(Duration::from_millis)
     }
 
-    fn seconds(
+    pub(crate) fn seconds(
         &self,
         key: &str,
         default: u64,
@@ -442,19 +456,34 @@ impl Sources {
             .get("database_url")
             .unwrap_or("sqlite://wxgate.db")
             .to_owned();
-        if !database_url.starts_with("sqlite:") {
-            return Err(error(
+        let engine = crate::db::Engine::of(&database_url).ok_or_else(|| {
+            error(
                 "database_url",
-                "only sqlite: URLs are supported (e.g. sqlite://wxgate.db or sqlite::memory:)",
-            ));
-        }
-        let session_store = match self.get("session_store").unwrap_or("database") {
+                "must be sqlite://FILE (one instance) or postgres://user@host/database (several)",
+            )
+        })?;
+        let redis = self.redis(&appid, engine)?;
+        let default_store = if redis.is_some() { "redis" } else { "database" };
+        let session_store = match self.get("session_store").unwrap_or(default_store) {
             "database" => SessionStoreKind::Database,
+            "redis" if redis.is_some() => SessionStoreKind::Redis,
+            "redis" => {
+                return Err(error(
+                    "session_store",
+                    "is redis, but WXGATE_REDIS_URL is not set",
+                ));
+            }
+            "memory" if redis.is_some() => {
+                return Err(error(
+                    "session_store",
+                    "is memory, which other instances cannot see: with WXGATE_REDIS_URL use redis or database",
+                ));
+            }
             "memory" => SessionStoreKind::Memory,
             other => {
                 return Err(error(
                     "session_store",
-                    format!("{other:?} is not one of: database, memory"),
+                    format!("{other:?} is not one of: database, redis, memory"),
                 ));
             }
         };
@@ -469,7 +498,7 @@ impl Sources {
         }
         let upstream_timeout = self.millis("upstream_timeout_ms", 5000, 1..=120_000)?;
         let state_ttl = self.seconds("state_ttl_secs", 600, 1..=86_400)?;
-        let message = self.message()?;
+        let message = crate::messages::config::from_sources(self)?;
         let token_api = match self.get("token_api").unwrap_or("stable") {
             "stable" => crate::platform::TokenApi::Stable,
             "classic" => crate::platform::TokenApi::Classic,
@@ -497,7 +526,8 @@ impl Sources {
             secret: AppSecret::new(secret),
             api_base,
             oauth_base,
-            database_url,
+            database_url: DatabaseUrl(database_url),
+            redis,
             session_store,
             template_dir,
             upstream_timeout,
@@ -508,130 +538,48 @@ impl Sources {
         })
     }
 
-    fn message(&self) -> Result<Option<MessageConfig>, ConfigError> {
-        let Some(token) = self.get("token") else {
-            for key in ["aes_key", "aes_key_previous", "message_mode", "webhook_url"] {
-                if self.get(key).is_some() {
-                    return Err(error(
-                        "token",
-                        format!(
-                            "is not set, but {} is: the message server needs its Token",
-                            env_name(key)
-                        ),
-                    ));
-                }
-            }
-            if !self.rules.is_empty() {
+    /// `WXGATE_REDIS_URL` and its prefix. Redis is what lets several instances share state, so
+    /// it goes with PostgreSQL: a SQLite file cannot be shared by instances anyway.
+    fn redis(
+        &self,
+        appid: &AppId,
+        engine: crate::db::Engine,
+    ) -> Result<Option<RedisConfig>, ConfigError> {
+        let Some(url) = self.get("redis_url") else {
+            if self.get("redis_prefix").is_some() {
                 return Err(error(
-                    "token",
-                    "is not set, but the file has [[rules]]: the message server needs its Token",
+                    "redis_url",
+                    "is not set, but WXGATE_REDIS_PREFIX is: set the Redis URL too",
                 ));
             }
             return Ok(None);
         };
-        let token = wechat::signature::Token::parse(token).map_err(|m| error("token", m))?;
-        let key = |name: &str| {
-            self.get(name)
-                .map(|k| wechat::crypto::EncodingAesKey::parse(k).map_err(|m| error(name, m)))
-                .transpose()
-        };
-        let aes_key = key("aes_key")?;
-        let aes_key_previous = key("aes_key_previous")?;
-        if aes_key_previous.is_some() && aes_key.is_none() {
+        if engine == crate::db::Engine::Sqlite {
+            return Err(ConfigError {
+                key: "WXGATE_REDIS_URL (redis_url) with WXGATE_DATABASE_URL (database_url)".into(),
+                message: "Redis is for several instances, which cannot share a SQLite file: use a postgres:// database_url, or no redis_url for one instance".into(),
+            });
+        }
+        if !url.starts_with("redis://") {
             return Err(error(
-                "aes_key",
-                "is not set, but WXGATE_AES_KEY_PREVIOUS is: set the current key too",
+                "redis_url",
+                "must be redis://[user:password@]host[:port][/db]",
             ));
         }
-        let mode = match (self.get("message_mode"), &aes_key) {
-            (None, Some(_)) | (Some("safe"), Some(_)) => MessageMode::Safe,
-            (None, None) | (Some("plain"), None) => MessageMode::Plain,
-            (Some("compatible"), Some(_)) => MessageMode::Compatible,
-            (Some("plain"), Some(_)) => {
-                return Err(error(
-                    "message_mode",
-                    "is plain, but WXGATE_AES_KEY is set: remove the key, or use compatible or safe",
-                ));
-            }
-            (Some(m @ ("safe" | "compatible")), None) => {
-                return Err(error(
-                    "aes_key",
-                    format!("is not set, but WXGATE_MESSAGE_MODE is {m}: set the EncodingAESKey"),
-                ));
-            }
-            (Some(other), _) => {
-                return Err(error(
-                    "message_mode",
-                    format!("{other:?} is not one of: plain, compatible, safe"),
-                ));
-            }
+        redis::Client::open(url).map_err(|e| error("redis_url", format!("{e}")))?;
+        let prefix = match self.get("redis_prefix") {
+            Some(p) => p.to_owned(),
+            None => format!("wxgate:{}:", appid.as_str()),
         };
-        let path = self.get("weixin_path").unwrap_or("/weixin/").to_owned();
-        let plain = path.len() > 1
-            && path.starts_with('/')
-            && !path.starts_with("/_")
-            && !path.contains("//")
-            && path
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b));
-        if !plain {
+        if prefix.len() > 100 || prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(error(
-                "weixin_path",
-                format!("{path:?} must be a path like /weixin/ (letters, digits, - _ . and /)"),
+                "redis_prefix",
+                "must be at most 100 characters without spaces",
             ));
         }
-        // wxgate's own pages: the message server cannot take their place.
-        let bare = path.trim_end_matches('/');
-        let taken = [
-            "/index", "/auth", "/empower", "/logout", "/healthz", "/readyz",
-        ];
-        if taken.contains(&bare) || bare.starts_with("/admin") || bare.starts_with("/jssdk") {
-            return Err(error(
-                "weixin_path",
-                format!("{path:?} is one of wxgate's own paths; use e.g. /weixin/"),
-            ));
-        }
-        let webhook = match (self.get("webhook_url"), self.get("webhook_secret")) {
-            (None, _) => None,
-            (Some(_), None) => {
-                return Err(error(
-                    "webhook_secret",
-                    "is not set: the webhook's receiver needs it to check each delivery's signature",
-                ));
-            }
-            (Some(url), Some(secret)) => {
-                let parsed = url::Url::parse(url)
-                    .map_err(|e| error("webhook_url", format!("{url:?} is not a URL ({e})")))?;
-                if !matches!(parsed.scheme(), "http" | "https") {
-                    return Err(error(
-                        "webhook_url",
-                        format!("{url:?} must start with http:// or https://"),
-                    ));
-                }
-                if secret.len() < 16 {
-                    return Err(error("webhook_secret", "must be at least 16 characters"));
-                }
-                Some(WebhookConfig {
-                    url: url.to_owned(),
-                    secret: secret.to_owned(),
-                })
-            }
-        };
-        let rules = crate::rules::parse_rules(&self.rules)
-            .map_err(|(key, m)| ConfigError { key, message: m })?;
-        Ok(Some(MessageConfig {
-            token,
-            mode,
-            aes_key,
-            aes_key_previous,
-            path,
-            // WeChat gives up at 5 s and shows the user 该公众号暂时无法提供服务.
-            deadline: self.millis("reply_deadline_ms", 4500, 100..=4800)?,
-            body_limit: self.number("message_body_limit", 65_536, 1024..=16 * 1024 * 1024)?
-                as usize,
-            timestamp_window: self.seconds("timestamp_window_secs", 300, 1..=86_400)?,
-            webhook,
-            rules,
+        Ok(Some(RedisConfig {
+            url: url.to_owned(),
+            prefix,
         }))
     }
 }
@@ -676,6 +624,7 @@ impl fmt::Display for SessionStoreKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             SessionStoreKind::Database => "database",
+            SessionStoreKind::Redis => "redis",
             SessionStoreKind::Memory => "memory",
         })
     }
@@ -767,6 +716,59 @@ mod tests {
         let mut bad = env(OK);
         bad.push(("WXGATE_SESSION_STORE".into(), "redis".into()));
         assert!(Sources::load(None, bad).unwrap().validate().is_err());
+    }
+
+    #[test]
+    fn the_cluster_deployment_is_postgres_with_redis() {
+        let with = |pairs: &[(&str, &str)]| {
+            let mut e = env(OK);
+            e.extend(env(pairs));
+            Sources::load(None, e).unwrap().validate()
+        };
+        let pg = (
+            "WXGATE_DATABASE_URL",
+            "postgres://wx:pgpassword@db.internal/wxgate",
+        );
+        let redis = (
+            "WXGATE_REDIS_URL",
+            "redis://:redispassword@cache.internal:6379/0",
+        );
+        let c = with(&[pg, redis]).unwrap();
+        assert_eq!(
+            c.session_store,
+            SessionStoreKind::Redis,
+            "Redis is the default with Redis"
+        );
+        assert_eq!(
+            c.redis.as_ref().unwrap().prefix,
+            "wxgate:wxffde55b11cc79754:"
+        );
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("pgpassword") && !shown.contains("redispassword"),
+            "{shown}"
+        );
+        assert_eq!(
+            with(&[pg]).unwrap().session_store,
+            SessionStoreKind::Database
+        );
+
+        // SQLite cannot be shared: with Redis it is refused, naming both keys.
+        let e = with(&[redis]).unwrap_err();
+        assert!(
+            e.key.contains("WXGATE_REDIS_URL") && e.key.contains("WXGATE_DATABASE_URL"),
+            "{e}"
+        );
+        let e = with(&[pg, redis, ("WXGATE_SESSION_STORE", "memory")]).unwrap_err();
+        assert!(e.key.contains("WXGATE_SESSION_STORE"), "{e}");
+        let e = with(&[pg, ("WXGATE_SESSION_STORE", "redis")]).unwrap_err();
+        assert!(e.key.contains("WXGATE_SESSION_STORE"), "{e}");
+        let e = with(&[pg, ("WXGATE_REDIS_URL", "http://cache")]).unwrap_err();
+        assert!(e.key.contains("WXGATE_REDIS_URL"), "{e}");
+        let e = with(&[("WXGATE_DATABASE_URL", "mysql://x/y")]).unwrap_err();
+        assert!(e.key.contains("WXGATE_DATABASE_URL"), "{e}");
+        let e = with(&[pg, ("WXGATE_REDIS_PREFIX", "p:")]).unwrap_err();
+        assert!(e.key.contains("WXGATE_REDIS_URL"), "{e}");
     }
 
     #[test]

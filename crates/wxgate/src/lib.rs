@@ -1,21 +1,25 @@
 //! wxgate: the whole backend of a WeChat Official Account (公众号) in one binary.
 //!
 //! Read in this order: [`cli`] (the commands) → [`config`] → [`startup`] (how the app is put
-//! together) → [`http`] (one module per area of URLs) → [`db`], [`sessions`], [`user_tokens`].
+//! together) → the services: [`login`] (web login) and [`messages`] (the message server),
+//! [`platform`] (the base access_token) → [`http`] (one module per area of URLs, each a thin
+//! adapter onto a service) → what they stand on: [`db`] (every SQL query, SQLite or
+//! PostgreSQL), [`shared`] (state instances share: memory or Redis), [`sessions`].
 //! The WeChat protocol itself lives in the `wechat` crate; the offline simulator in `wxsim`.
 
 pub mod cli;
 pub mod config;
 pub mod db;
-pub mod dedup;
 pub mod http;
+pub mod login;
 pub mod menus;
+pub mod messages;
 pub mod platform;
-pub mod rules;
 pub mod sessions;
+pub mod shared;
 pub mod single_flight;
 pub mod startup;
 pub mod state;
 pub mod templates;
+pub mod throttled_log;
 pub mod user_tokens;
-pub mod webhook;

@@ -2,13 +2,20 @@
 //! the JS-SDK jsapi_ticket — cached, persisted in the database and shared by every caller
 //! through [`wechat::credential::Credential`], plus operator-facing explanations of WeChat's
 //! errors. Nothing here runs at start-up: the first API call fetches.
+//!
+//! Several instances share the database's `credentials` table, and fetch under a shared lock
+//! ([`crate::shared::Locks`], in Redis for a cluster): however many instances and callers ask
+//! when the token is due, one fetches and the others read what it stored.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::SqlitePool;
 use wechat::credential::{Credential, CredentialStore, Fetched, Fetcher, ForcePolicy, Stored};
 use wechat::{AccessToken, ErrCode};
+
+use crate::db::Db;
+use crate::shared::Locks;
 
 /// Which WeChat API issues the base access_token (`WXGATE_TOKEN_API`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,8 +45,20 @@ pub struct Platform {
 }
 
 impl Platform {
-    pub fn new(client: wechat::Client, db: SqlitePool, api: TokenApi) -> Self {
-        let store: Arc<dyn CredentialStore> = Arc::new(SqliteCredentials(db));
+    /// `locks` serialise fetches across instances; a fetch holds its lock for at most
+    /// `fetch_lease` (a normal fetch and a forced one, each within the upstream timeout).
+    pub fn new(
+        client: wechat::Client,
+        db: Db,
+        api: TokenApi,
+        locks: Arc<dyn Locks>,
+        fetch_lease: Duration,
+    ) -> Self {
+        let store: Arc<dyn CredentialStore> = Arc::new(DbCredentials {
+            db,
+            locks,
+            lease: fetch_lease,
+        });
         let appid = client.appid().as_str().to_owned();
         let token_client = client.clone();
         let fetch_token: Fetcher = Arc::new(move |force| {
@@ -139,61 +158,28 @@ pub fn explain(error: &wechat::Error) -> String {
     }
 }
 
-/// Credentials in the `credentials` table.
-struct SqliteCredentials(SqlitePool);
+/// Credentials in the database's `credentials` table, fetched under a shared lock.
+struct DbCredentials {
+    db: Db,
+    locks: Arc<dyn Locks>,
+    lease: Duration,
+}
 
 #[async_trait]
-impl CredentialStore for SqliteCredentials {
+impl CredentialStore for DbCredentials {
     async fn load(&self, kind: &str) -> Result<Option<Stored>, String> {
-        let row: Option<(String, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
-            "SELECT value, expires_at, fetched_at, fetch_count, forced_today, forced_day, last_forced_at
-             FROM credentials WHERE kind = ?",
-        )
-        .bind(kind)
-        .fetch_optional(&self.0)
-        .await
-        .map_err(|e| e.to_string())?;
-        Ok(row.map(
-            |(
-                value,
-                expires_at,
-                fetched_at,
-                fetch_count,
-                forced_today,
-                forced_day,
-                last_forced_at,
-            )| Stored {
-                value,
-                expires_at,
-                fetched_at,
-                fetch_count,
-                forced_today,
-                forced_day,
-                last_forced_at,
-            },
-        ))
+        crate::db::credentials::load(&self.db, kind)
+            .await
+            .map_err(|e| e.to_string())
     }
 
-    async fn save(&self, kind: &str, s: &Stored) -> Result<(), String> {
-        sqlx::query(
-            "INSERT INTO credentials (kind, value, expires_at, fetched_at, fetch_count, forced_today, forced_day, last_forced_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT(kind) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at,
-                 fetched_at = excluded.fetched_at, fetch_count = excluded.fetch_count,
-                 forced_today = excluded.forced_today, forced_day = excluded.forced_day,
-                 last_forced_at = excluded.last_forced_at",
-        )
-        .bind(kind)
-        .bind(&s.value)
-        .bind(s.expires_at)
-        .bind(s.fetched_at)
-        .bind(s.fetch_count)
-        .bind(s.forced_today)
-        .bind(s.forced_day)
-        .bind(s.last_forced_at)
-        .execute(&self.0)
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    async fn save(&self, kind: &str, stored: &Stored) -> Result<(), String> {
+        crate::db::credentials::save(&self.db, kind, stored)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn lock_fetch(&self, kind: &str) -> Box<dyn Send + Sync> {
+        Box::new(self.locks.lock(kind, self.lease, self.lease).await)
     }
 }

@@ -1,21 +1,34 @@
-//! Browser sessions (tower-sessions): in the database by default, so a logged-in browser stays
-//! logged in across a restart, or in memory (`WXGATE_SESSION_STORE=memory`). The cookie is
-//! HttpOnly, SameSite=Lax and Secure when the public URL is https; it holds only a random id.
+//! Browser sessions (tower-sessions) and where they live (`WXGATE_SESSION_STORE`): the database
+//! (`database`, the default without Redis; survives restarts, shared by instances on
+//! PostgreSQL), Redis (`redis`, the default with `WXGATE_REDIS_URL`) or this process's memory
+//! (`memory`). The cookie is HttpOnly, SameSite=Lax and Secure when the public URL is https; it
+//! holds only a random id.
+//!
+//! A logged-in browser stays logged in for a week after its last visit, but a page view does
+//! not write to the store: the expiry is pushed back at most once an hour ([`keep_alive`]).
 
 use async_trait::async_trait;
-use sqlx::SqlitePool;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::session::{Id, Record};
-use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
-use tower_sessions::{Expiry, MemoryStore, SessionManagerLayer};
-use tower_sessions_sqlx_store::SqliteStore;
+use tower_sessions::session_store::{self, SessionStore};
+use tower_sessions::{Expiry, MemoryStore, Session, SessionManagerLayer};
 
 use crate::config::{Config, SessionStoreKind};
+use crate::db::{self, Db};
+use crate::shared::redis::Redis;
 
 pub const COOKIE_NAME: &str = "wxgate_session";
 
 /// Idle sessions end after a week.
 const IDLE_DAYS: i64 = 7;
+/// A logged-in page view pushes the expiry back only when the last push is older than this.
+const RENEW_EVERY_SECS: i64 = 3600;
+const RENEWED_AT: &str = "renewed_at";
+
+/// How often expired sessions are swept from the database, and how many rows one statement
+/// deletes (a short write transaction, so logins are not held up behind the sweep).
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+const SWEEP_BATCH: i64 = 1000;
 
 /// How long a logged-in browser stays logged in without visiting.
 pub fn logged_in_expiry() -> Expiry {
@@ -27,30 +40,42 @@ pub fn pending_login_expiry(state_ttl: std::time::Duration) -> Expiry {
     Expiry::OnInactivity(time::Duration::seconds(state_ttl.as_secs() as i64))
 }
 
+/// Called on a logged-in page view: marks the session for saving (which pushes its expiry a
+/// week ahead) when that last happened over an hour ago; otherwise the view writes nothing.
+pub async fn keep_alive(session: &Session) -> Result<(), tower_sessions::session::Error> {
+    let now = db::now();
+    let renewed = session.get::<i64>(RENEWED_AT).await?.unwrap_or(0);
+    if now - renewed >= RENEW_EVERY_SECS {
+        session.insert(RENEWED_AT, now).await?;
+    }
+    Ok(())
+}
+
+/// Marks a session as just renewed (at login, when it is saved anyway).
+pub async fn renewed_now(session: &Session) -> Result<(), tower_sessions::session::Error> {
+    session.insert(RENEWED_AT, db::now()).await
+}
+
 /// The configured store, chosen at start-up.
 #[derive(Clone, Debug)]
 pub enum Store {
-    Database(SqliteStore),
+    Database(Db),
+    Redis(Redis),
     Memory(MemoryStore),
 }
 
 impl Store {
-    pub async fn new(kind: SessionStoreKind, pool: &SqlitePool) -> Result<Self, sqlx::Error> {
-        Ok(match kind {
-            SessionStoreKind::Memory => Store::Memory(MemoryStore::default()),
-            SessionStoreKind::Database => {
-                let store = SqliteStore::new(pool.clone());
-                store.migrate().await?;
-                // Sweep expired sessions (abandoned logins expire after the state TTL) every
-                // ten minutes so the table does not grow without bound.
-                tokio::spawn(
-                    store
-                        .clone()
-                        .continuously_delete_expired(tokio::time::Duration::from_secs(600)),
-                );
-                Store::Database(store)
+    /// The store `kind` names; for the database, with a task that sweeps expired sessions.
+    pub fn new(kind: SessionStoreKind, db: &Db, redis: Option<&Redis>) -> Self {
+        match (kind, redis) {
+            (SessionStoreKind::Memory, _) => Store::Memory(MemoryStore::default()),
+            (SessionStoreKind::Redis, Some(redis)) => Store::Redis(redis.clone()),
+            // Configuration refuses `redis` without a URL; the database is the safe answer.
+            (SessionStoreKind::Database | SessionStoreKind::Redis, _) => {
+                tokio::spawn(sweep_forever(db.clone()));
+                Store::Database(db.clone())
             }
-        })
+        }
     }
 
     pub fn layer(self, config: &Config) -> SessionManagerLayer<Store> {
@@ -64,30 +89,141 @@ impl Store {
     }
 }
 
+/// Deletes expired sessions in batches until none is left; returns how many.
+pub async fn sweep(db: &Db) -> Result<u64, sqlx::Error> {
+    let mut total = 0;
+    loop {
+        let n = db::sessions::delete_expired(db, db::now(), SWEEP_BATCH).await?;
+        total += n;
+        if n < SWEEP_BATCH as u64 {
+            return Ok(total);
+        }
+        // Let logins waiting for the write lock in between.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// Sweeps every [`SWEEP_EVERY`]; an error is logged and the next sweep tried as usual.
+async fn sweep_forever(db: Db) {
+    let mut every = tokio::time::interval(SWEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match sweep(&db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(deleted = n, "expired sessions swept"),
+            Err(e) => {
+                tracing::warn!(error = %e, "sweeping expired sessions failed; trying again later")
+            }
+        }
+    }
+}
+
+fn store_error(e: impl std::fmt::Display) -> session_store::Error {
+    session_store::Error::Backend(e.to_string())
+}
+
+fn encode(record: &Record) -> session_store::Result<String> {
+    serde_json::to_string(record).map_err(|e| session_store::Error::Encode(e.to_string()))
+}
+
+fn decode(data: &[u8]) -> session_store::Result<Record> {
+    serde_json::from_slice(data).map_err(|e| session_store::Error::Decode(e.to_string()))
+}
+
+/// Seconds until the record expires (at least 1: stores need a positive lifetime).
+fn ttl(record: &Record) -> std::time::Duration {
+    let left = record.expiry_date.unix_timestamp() - db::now();
+    std::time::Duration::from_secs(left.max(1) as u64)
+}
+
 #[async_trait]
 impl SessionStore for Store {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         match self {
-            Store::Database(s) => s.create(record).await,
             Store::Memory(s) => s.create(record).await,
+            // Ids are 128 random bits; a collision is handled anyway, by picking another.
+            Store::Database(db) => loop {
+                let data = encode(record)?;
+                let expires = record.expiry_date.unix_timestamp();
+                let id = record.id.to_string();
+                if db::sessions::insert(db, &id, &data, expires)
+                    .await
+                    .map_err(store_error)?
+                {
+                    return Ok(());
+                }
+                record.id = Id::default();
+            },
+            Store::Redis(redis) => loop {
+                let data = encode(record)?;
+                let key = redis.key("session", &record.id.to_string());
+                if redis
+                    .set_new(&key, data.as_bytes(), ttl(record))
+                    .await
+                    .map_err(store_error)?
+                {
+                    return Ok(());
+                }
+                record.id = Id::default();
+            },
         }
     }
+
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         match self {
-            Store::Database(s) => s.save(record).await,
             Store::Memory(s) => s.save(record).await,
+            Store::Database(db) => {
+                let data = encode(record)?;
+                db::sessions::upsert(
+                    db,
+                    &record.id.to_string(),
+                    &data,
+                    record.expiry_date.unix_timestamp(),
+                )
+                .await
+                .map_err(store_error)
+            }
+            Store::Redis(redis) => {
+                let data = encode(record)?;
+                let key = redis.key("session", &record.id.to_string());
+                redis
+                    .set(&key, data.as_bytes(), ttl(record))
+                    .await
+                    .map_err(store_error)
+            }
         }
     }
+
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         match self {
-            Store::Database(s) => s.load(id).await,
             Store::Memory(s) => s.load(id).await,
+            Store::Database(db) => {
+                let data = db::sessions::load(db, &id.to_string(), db::now())
+                    .await
+                    .map_err(store_error)?;
+                data.map(|d| decode(d.as_bytes())).transpose()
+            }
+            Store::Redis(redis) => {
+                let data = redis
+                    .get(&redis.key("session", &id.to_string()))
+                    .await
+                    .map_err(store_error)?;
+                data.map(|d| decode(&d)).transpose()
+            }
         }
     }
+
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         match self {
-            Store::Database(s) => s.delete(id).await,
             Store::Memory(s) => s.delete(id).await,
+            Store::Database(db) => db::sessions::delete(db, &id.to_string())
+                .await
+                .map_err(store_error),
+            Store::Redis(redis) => redis
+                .delete(&redis.key("session", &id.to_string()))
+                .await
+                .map_err(store_error),
         }
     }
 }

@@ -8,9 +8,13 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::db::{Db, Engine};
 use crate::http;
-use crate::http::weixin::MessageServer;
+use crate::login::Login;
+use crate::messages::MessageServer;
+use crate::platform::Platform;
 use crate::sessions;
+use crate::shared::Shared;
 use crate::state::{AppState, Inner};
 use crate::templates::Templates;
 
@@ -24,12 +28,52 @@ pub enum StartError {
     },
     #[error("configuration error: WXGATE_DATABASE_URL (database_url): {0}")]
     Database(#[from] sqlx::Error),
+    #[error("configuration error: WXGATE_REDIS_URL (redis_url): {0}")]
+    Redis(String),
     #[error("configuration error: WXGATE_TEMPLATE_DIR (template_dir): {0}")]
     Templates(String),
     #[error("message server: {0}")]
     Messages(String),
     #[error("cannot create the HTTP client: {0}")]
     Client(#[from] wechat::Error),
+}
+
+/// The services and stores a configuration asks for, without a listener: what `serve` runs
+/// and what one-shot CLI commands (`wxgate token status`, `menu push`…) use.
+pub struct Services {
+    pub db: Db,
+    pub shared: Shared,
+    pub platform: Platform,
+}
+
+impl Services {
+    pub async fn build(config: &Config) -> Result<Self, StartError> {
+        let db = Db::connect(config.database_url.as_str()).await?;
+        let shared = match &config.redis {
+            Some(r) => Shared::redis(&r.url, &r.prefix).map_err(StartError::Redis)?,
+            None => Shared::memory(),
+        };
+        let client = wechat::Client::new(wechat::ClientConfig {
+            api_base: config.api_base.clone(),
+            appid: config.appid.clone(),
+            secret: config.secret.clone(),
+            timeout: config.upstream_timeout,
+        })?;
+        // A fetch is a normal call and perhaps a forced one, each within the upstream timeout.
+        let fetch_lease = config.upstream_timeout * 2 + std::time::Duration::from_secs(5);
+        let platform = Platform::new(
+            client,
+            db.clone(),
+            config.token_api,
+            shared.locks.clone(),
+            fetch_lease,
+        );
+        Ok(Services {
+            db,
+            shared,
+            platform,
+        })
+    }
 }
 
 pub struct Application {
@@ -57,28 +101,46 @@ impl Application {
             .unwrap_or_else(|| derive_public_url(local));
         let templates =
             Templates::new(config.template_dir.clone()).map_err(StartError::Templates)?;
-        let db = crate::db::connect(&config.database_url).await?;
-        let store = sessions::Store::new(config.session_store, &db).await?;
-        let client = wechat::Client::new(wechat::ClientConfig {
-            api_base: config.api_base.clone(),
-            appid: config.appid.clone(),
-            secret: config.secret.clone(),
-            timeout: config.upstream_timeout,
-        })?;
+        let Services {
+            db,
+            shared,
+            platform,
+        } = Services::build(&config).await?;
+        if db.engine() == Engine::Postgres && shared.redis.is_none() {
+            tracing::warn!(
+                "PostgreSQL without WXGATE_REDIS_URL: fine for one instance, but several instances need Redis to share push deduplication, logins in progress and the token lock"
+            );
+        }
+        let store = sessions::Store::new(config.session_store, &db, shared.redis.as_ref());
         let messages = config
             .message
             .clone()
-            .map(|m| MessageServer::new(m, &config.appid))
+            .map(|m| {
+                MessageServer::new(
+                    m,
+                    &config.appid,
+                    db.clone(),
+                    platform.clone(),
+                    &public_url,
+                    &shared,
+                )
+            })
             .transpose()
             .map_err(StartError::Messages)?;
-        let platform = crate::platform::Platform::new(client.clone(), db.clone(), config.token_api);
+        let login = Login::new(
+            db.clone(),
+            platform.client.clone(),
+            shared.flights.clone(),
+            &config,
+            &public_url,
+        );
         let state = AppState::new(Inner {
             config,
             public_url,
-            client,
             db,
+            shared,
             templates,
-            logins: Default::default(),
+            login,
             platform,
             messages,
         });

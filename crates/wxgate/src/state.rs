@@ -1,13 +1,15 @@
-//! What every handler shares: configuration, the WeChat client, the database and templates.
+//! What every handler shares: configuration, the services (login, message server, platform
+//! credentials), the database, the shared state and templates. Built by [`crate::startup`].
 
 use std::ops::Deref;
 use std::sync::Arc;
 
-use sqlx::SqlitePool;
-
 use crate::config::Config;
-use crate::http::login::LoginsInFlight;
-use crate::http::weixin::MessageServer;
+use crate::db::Db;
+use crate::login::Login;
+use crate::messages::MessageServer;
+use crate::platform::Platform;
+use crate::shared::Shared;
 use crate::templates::Templates;
 
 #[derive(Clone, Debug)]
@@ -18,14 +20,16 @@ pub struct Inner {
     pub config: Config,
     /// The origin browsers and WeChat reach us at, without a trailing slash.
     pub public_url: String,
-    pub client: wechat::Client,
-    pub db: SqlitePool,
+    pub db: Db,
+    /// What instances share: in memory, or in Redis for several instances.
+    pub shared: Shared,
     pub templates: Templates,
-    pub logins: LoginsInFlight,
-    /// The base access_token and jsapi_ticket, fetched lazily.
-    pub platform: crate::platform::Platform,
+    /// Web login (网页授权).
+    pub login: Login,
+    /// The base access_token and jsapi_ticket, fetched lazily, and the WeChat API client.
+    pub platform: Platform,
     /// The message server, when a Token is configured.
-    pub messages: Option<MessageServer>,
+    pub messages: Option<Arc<MessageServer>>,
 }
 
 impl AppState {

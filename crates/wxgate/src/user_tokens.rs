@@ -4,10 +4,9 @@
 //! When the refresh_token itself has lapsed (30 days) the tokens are dropped and the caller gets
 //! [`TokenError::NeedsLogin`]: the user is simply asked to log in again.
 
-use sqlx::SqlitePool;
 use wechat::{AccessToken, Client};
 
-use crate::db;
+use crate::db::{self, Db};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -20,23 +19,23 @@ pub enum TokenError {
 }
 
 /// Whether the user still has a refresh_token that has not lapsed (no network call).
-pub async fn has_live_tokens(pool: &SqlitePool, openid: &str) -> Result<bool, sqlx::Error> {
-    Ok(db::find_tokens(pool, openid)
+pub async fn has_live_tokens(db: &Db, openid: &str) -> Result<bool, sqlx::Error> {
+    Ok(db::users::find_tokens(db, openid)
         .await?
         .is_some_and(|t| t.refresh_expires_at > db::now()))
 }
 
 /// A user access_token that WeChat accepts right now, refreshing it if needed.
 pub async fn valid_access_token(
-    pool: &SqlitePool,
+    db: &Db,
     client: &Client,
     openid: &str,
 ) -> Result<AccessToken, TokenError> {
-    let stored = db::find_tokens(pool, openid)
+    let stored = db::users::find_tokens(db, openid)
         .await?
         .ok_or(TokenError::NeedsLogin)?;
     if stored.refresh_expires_at <= db::now() {
-        db::delete_tokens(pool, openid).await?;
+        db::users::delete_tokens(db, openid).await?;
         return Err(TokenError::NeedsLogin);
     }
     if stored.access_expires_at > db::now() {
@@ -49,26 +48,22 @@ pub async fn valid_access_token(
             Err(e) => return Err(e.into()),
         }
     }
-    refresh(pool, client, openid).await
+    refresh(db, client, openid).await
 }
 
 /// Forces a refresh with the stored refresh_token and stores the new access_token.
-pub async fn refresh(
-    pool: &SqlitePool,
-    client: &Client,
-    openid: &str,
-) -> Result<AccessToken, TokenError> {
-    let stored = db::find_tokens(pool, openid)
+pub async fn refresh(db: &Db, client: &Client, openid: &str) -> Result<AccessToken, TokenError> {
+    let stored = db::users::find_tokens(db, openid)
         .await?
         .ok_or(TokenError::NeedsLogin)?;
     match client.refresh_user_token(&stored.refresh_token).await {
         Ok(token) => {
-            db::save_tokens(pool, &token).await?;
+            db::users::save_tokens(db, &token).await?;
             Ok(token.access_token)
         }
         Err(e) if e.errcode().is_some_and(|c| c.is_refresh_token_dead()) => {
             tracing::info!(openid, errcode = ?e.errcode(), "refresh_token lapsed; user must log in again");
-            db::delete_tokens(pool, openid).await?;
+            db::users::delete_tokens(db, openid).await?;
             Err(TokenError::NeedsLogin)
         }
         Err(e) => Err(e.into()),

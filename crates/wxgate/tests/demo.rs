@@ -84,25 +84,26 @@ async fn the_demo_logs_in_end_to_end_and_never_logs_a_secret() {
     child.kill().unwrap();
     child.wait().unwrap();
 
-    let pool = wxgate::db::connect(&format!("sqlite://{}", db.display()))
+    let pool = wxgate::db::Db::connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
     let openid = &wxsim::default_users()[PANDA].openid;
-    let tokens = wxgate::db::find_tokens(&pool, openid)
+    let tokens = wxgate::db::users::find_tokens(&pool, openid)
         .await
         .unwrap()
         .unwrap();
     // The demo publishes its menu, so it holds a base access_token too.
-    let (base_token,): (String,) =
-        sqlx::query_as("SELECT value FROM credentials WHERE kind LIKE 'access_token:%'")
-            .fetch_one(&pool)
-            .await
-            .expect("the demo fetched a base access_token for its menu");
-    let (ticket,): (String,) =
-        sqlx::query_as("SELECT value FROM credentials WHERE kind LIKE 'jsapi_ticket:%'")
-            .fetch_one(&pool)
-            .await
-            .expect("the demo fetched a jsapi_ticket for /jssdk/config");
+    let appid = wxgate::cli::DEMO_APPID;
+    let base_token = wxgate::db::credentials::load(&pool, &format!("access_token:stable:{appid}"))
+        .await
+        .unwrap()
+        .expect("the demo fetched a base access_token for its menu")
+        .value;
+    let ticket = wxgate::db::credentials::load(&pool, &format!("jsapi_ticket:{appid}"))
+        .await
+        .unwrap()
+        .expect("the demo fetched a jsapi_ticket for /jssdk/config")
+        .value;
     let logs = std::fs::read_to_string(&log).unwrap() + &printed;
     assert!(
         logs.contains("user logged in"),

@@ -165,10 +165,7 @@ async fn an_abandoned_login_is_forgotten_with_its_state() {
     let b = Browser::new();
     let authorize = b.start_login(&app, "").await;
     let expiry = || async {
-        let (e,): (i64,) = sqlx::query_as("SELECT unixepoch(MAX(expiry_date)) FROM tower_sessions")
-            .fetch_one(&app.state.db)
-            .await
-            .unwrap();
+        let e = common::sql_i64(&app.state.db, "SELECT MAX(expires_at) FROM sessions").await;
         e - wxgate::db::now()
     };
     let pending = expiry().await;

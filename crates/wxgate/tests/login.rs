@@ -109,7 +109,7 @@ async fn a_userinfo_login_greets_by_nickname_with_avatar_and_stores_the_user() {
     assert!(index.body.contains("id=\"logout\""));
 
     let users = wxsim::default_users();
-    let stored = wxgate::db::find_user(&app.state.db, &users[PANDA].openid)
+    let stored = wxgate::db::users::find_user(&app.state.db, &users[PANDA].openid)
         .await
         .unwrap()
         .unwrap();
@@ -117,7 +117,7 @@ async fn a_userinfo_login_greets_by_nickname_with_avatar_and_stores_the_user() {
     assert_eq!(stored.scope, "snsapi_userinfo");
     assert!(stored.headimgurl.unwrap().starts_with("http"));
     assert!(stored.first_seen > 0 && stored.last_login >= stored.first_seen);
-    let tokens = wxgate::db::find_tokens(&app.state.db, &users[PANDA].openid)
+    let tokens = wxgate::db::users::find_tokens(&app.state.db, &users[PANDA].openid)
         .await
         .unwrap()
         .unwrap();
@@ -153,7 +153,7 @@ async fn a_base_login_is_silent_and_asks_for_no_profile() {
     assert_eq!(done.status, StatusCode::FOUND, "{}", done.body);
     assert_eq!(sim.sim.calls("/sns/userinfo"), 0);
     let openid = &wxsim::default_users()[ZHANG_SAN].openid;
-    let stored = wxgate::db::find_user(&app.state.db, openid)
+    let stored = wxgate::db::users::find_user(&app.state.db, openid)
         .await
         .unwrap()
         .unwrap();
@@ -302,7 +302,7 @@ async fn a_snapshot_page_user_is_asked_to_use_the_full_service_and_not_stored() 
     assert_eq!(b.greeting(&app).await, "欢迎:游客");
     let openid = &wxsim::default_users()[SNAPSHOT].openid;
     assert!(
-        wxgate::db::find_user(&app.state.db, openid)
+        wxgate::db::users::find_user(&app.state.db, openid)
             .await
             .unwrap()
             .is_none()

@@ -486,7 +486,7 @@ async fn jssdk_config_signs_our_pages_only_and_caches_the_ticket() {
 // The command line.
 
 /// Runs the binary against the simulator with a database file; returns (success, stdout+stderr).
-async fn wxgate(sim: &Sim, db: &std::path::Path, args: &[&str]) -> (bool, String) {
+async fn wxgate(sim: &Sim, db: &TestDb, args: &[&str]) -> (bool, String) {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wxgate"));
     for (k, _) in std::env::vars() {
         if k.starts_with("WXGATE_") {
@@ -498,7 +498,7 @@ async fn wxgate(sim: &Sim, db: &std::path::Path, args: &[&str]) -> (bool, String
         .env("WXGATE_APPID", APPID)
         .env("WXGATE_SECRET", SECRET)
         .env("WXGATE_API_BASE", &sim.url)
-        .env("WXGATE_DATABASE_URL", format!("sqlite://{}", db.display()));
+        .env("WXGATE_DATABASE_URL", &db.url);
     let out = tokio::task::spawn_blocking(move || command.output().unwrap())
         .await
         .unwrap();

@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{APPID, SECRET, spawn_app, spawn_sim};
+use common::{APPID, SECRET, spawn_sim};
 
 const TOKEN: &str = "readmetoken";
 const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
@@ -81,9 +81,11 @@ fn words(command: &str) -> Vec<String> {
     out
 }
 
+type Env = Vec<(String, String)>;
+
 /// A README command as the binary's arguments, and the `VAR=value` settings before it; `None`
 /// for commands that are not wxgate's (scripts, curl).
-fn wxgate_args(command: &str) -> Option<(Vec<(String, String)>, Vec<String>)> {
+fn wxgate_args(command: &str) -> Option<(Env, Vec<String>)> {
     let mut env = Vec::new();
     let mut rest = words(command);
     while let Some((k, v)) = rest.first().and_then(|w| w.split_once('='))
@@ -184,7 +186,7 @@ async fn every_wxgate_command_in_readme_runs_as_shown() {
         ("WXGATE_SECRET", SECRET.to_owned()),
         ("WXGATE_API_BASE", sim.url.clone()),
         ("WXGATE_OAUTH_BASE", sim.url.clone()),
-        ("WXGATE_DATABASE_URL", format!("sqlite://{}", db.display())),
+        ("WXGATE_DATABASE_URL", db.url.clone()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

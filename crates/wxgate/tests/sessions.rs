@@ -97,3 +97,67 @@ async fn nasty_queries_get_a_4xx_never_a_5xx() {
     assert_eq!(sim.sim.calls("/sns/oauth2/access_token"), 0);
     assert_eq!(b.greeting(&app).await, "欢迎:游客");
 }
+
+/// What the sessions table holds now: (id, data, expires_at) of every row.
+async fn session_rows(app: &TestApp) -> Vec<(String, String, i64)> {
+    use wxgate::db::Db;
+    const SQL: &str = "SELECT id, data, expires_at FROM sessions ORDER BY id";
+    match &app.state.db {
+        Db::Sqlite(p) => sqlx::query_as(SQL).fetch_all(p).await.unwrap(),
+        Db::Postgres(p) => sqlx::query_as(SQL).fetch_all(p).await.unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn a_logged_in_page_view_writes_nothing_and_the_week_runs_from_the_last_renewal() {
+    let sim = spawn_sim().await;
+    let app = spawn_app(&sim.url, &[]).await;
+    let b = Browser::new();
+    b.login(&app, ZHANG_SAN).await;
+    let after_login = session_rows(&app).await;
+    assert_eq!(
+        after_login.len(),
+        1,
+        "one session: the pre-login one was rotated away"
+    );
+    let week = 7 * 24 * 3600;
+    assert!(after_login[0].2 - wxgate::db::now() > week - 60);
+    for _ in 0..5 {
+        let p = b.get(&format!("{}/index/", app.url)).await;
+        assert_eq!(p.status, StatusCode::OK);
+        assert!(
+            p.set_cookie.is_empty(),
+            "nothing to save, no cookie: {:?}",
+            p.set_cookie
+        );
+    }
+    assert_eq!(session_rows(&app).await, after_login, "views wrote nothing");
+
+    // Over an hour after the last renewal, a view pushes the expiry a week ahead again.
+    let id = &after_login[0].0;
+    let aged = after_login[0].1.replace(
+        &format!("\"renewed_at\":{}", renewed_at(&after_login[0].1)),
+        &format!("\"renewed_at\":{}", wxgate::db::now() - 3700),
+    );
+    assert_ne!(aged, after_login[0].1);
+    sql(
+        &app.state.db,
+        "UPDATE sessions SET data = $1, expires_at = expires_at - 3700 WHERE id = $2",
+        &[&aged, id],
+    )
+    .await;
+    let p = b.get(&format!("{}/index/", app.url)).await;
+    assert!(
+        !p.set_cookie.is_empty(),
+        "renewed: the cookie's max-age too"
+    );
+    let renewed = session_rows(&app).await;
+    assert!(renewed[0].2 - wxgate::db::now() > week - 60, "{renewed:?}");
+    assert_eq!(b.greeting(&app).await, "欢迎:张三");
+}
+
+/// The `renewed_at` in a session record's JSON.
+fn renewed_at(data: &str) -> i64 {
+    let v: serde_json::Value = serde_json::from_str(data).unwrap();
+    v["data"]["renewed_at"].as_i64().expect(data)
+}

@@ -13,7 +13,7 @@ async fn a_valid_token_is_checked_and_a_stale_one_refreshed() {
     let b = Browser::new();
     b.login(&app, PANDA).await;
     let openid = &wxsim::default_users()[PANDA].openid;
-    let (db, client) = (&app.state.db, &app.state.client);
+    let (db, client) = (&app.state.db, &app.state.platform.client);
 
     let first = user_tokens::valid_access_token(db, client, openid)
         .await
@@ -28,7 +28,10 @@ async fn a_valid_token_is_checked_and_a_stale_one_refreshed() {
         .unwrap();
     assert_ne!(first.secret(), second.secret());
     assert_eq!(sim.sim.calls("/sns/oauth2/refresh_token"), 1);
-    let stored = wxgate::db::find_tokens(db, openid).await.unwrap().unwrap();
+    let stored = wxgate::db::users::find_tokens(db, openid)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.access_token.secret(), second.secret());
     // The new token works for the profile.
     let profile = client
@@ -45,14 +48,19 @@ async fn a_lapsed_refresh_token_means_logging_in_again() {
     let b = Browser::new();
     b.login(&app, PANDA).await;
     let openid = &wxsim::default_users()[PANDA].openid;
-    let (db, client) = (&app.state.db, &app.state.client);
+    let (db, client) = (&app.state.db, &app.state.platform.client);
 
     sim.sim.advance_clock(31 * 24 * 3600);
     let e = user_tokens::valid_access_token(db, client, openid)
         .await
         .unwrap_err();
     assert!(matches!(e, TokenError::NeedsLogin), "{e:?}");
-    assert!(wxgate::db::find_tokens(db, openid).await.unwrap().is_none());
+    assert!(
+        wxgate::db::users::find_tokens(db, openid)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // The page asks the user to log in again instead of greeting a ghost.
     let index = b.get(&format!("{}/index/", app.url)).await;
@@ -70,13 +78,14 @@ async fn a_locally_lapsed_refresh_token_needs_no_network_to_notice() {
     let b = Browser::new();
     b.login(&app, ZHANG_SAN).await;
     let openid = &wxsim::default_users()[ZHANG_SAN].openid;
-    sqlx::query("UPDATE user_tokens SET refresh_expires_at = 0 WHERE openid = ?")
-        .bind(openid)
-        .execute(&app.state.db)
-        .await
-        .unwrap();
+    common::sql(
+        &app.state.db,
+        "UPDATE user_tokens SET refresh_expires_at = 0 WHERE openid = $1",
+        &[openid],
+    )
+    .await;
     let calls = sim.sim.calls("/sns/auth") + sim.sim.calls("/sns/oauth2/refresh_token");
-    let e = user_tokens::valid_access_token(&app.state.db, &app.state.client, openid)
+    let e = user_tokens::valid_access_token(&app.state.db, &app.state.platform.client, openid)
         .await
         .unwrap_err();
     assert!(matches!(e, TokenError::NeedsLogin));
@@ -96,12 +105,12 @@ async fn wechat_trouble_during_a_check_is_an_error_not_a_logout() {
     let mut f = wxsim::Fault::new("/sns/auth");
     f.errcode = Some(-1);
     sim.sim.inject(f);
-    let e = user_tokens::valid_access_token(&app.state.db, &app.state.client, openid)
+    let e = user_tokens::valid_access_token(&app.state.db, &app.state.platform.client, openid)
         .await
         .unwrap_err();
     assert!(matches!(e, TokenError::Wechat(_)), "{e:?}");
     assert!(
-        wxgate::db::find_tokens(&app.state.db, openid)
+        wxgate::db::users::find_tokens(&app.state.db, openid)
             .await
             .unwrap()
             .is_some()

@@ -42,7 +42,7 @@ async fn assert_failed(
     assert_eq!(b.greeting(app).await, "欢迎:游客", "{case}");
     let openid = &wxsim::default_users()[ZHANG_SAN].openid;
     assert!(
-        wxgate::db::find_user(&app.state.db, openid)
+        wxgate::db::users::find_user(&app.state.db, openid)
             .await
             .unwrap()
             .is_none(),

@@ -46,7 +46,10 @@ async fn account(extra: &[(&str, &str)]) -> Account {
         ("message_mode", "compatible"),
     ];
     settings.extend_from_slice(extra);
-    let app = spawn_app_with_rules(&sim.url, &temp_db(), &settings, RULES).await;
+    let db = temp_db();
+    let app = spawn_app_with_rules(&sim.url, &db, &settings, RULES)
+        .await
+        .owning(db);
     Account { app, sim }
 }
 
@@ -647,7 +650,7 @@ async fn the_webhook_gets_signed_json_and_its_reply_wins() {
     let (signature, delivery, body) = &seen[0];
     assert_eq!(
         signature,
-        &wxgate::webhook::sign(HOOK_SECRET, body),
+        &wxgate::messages::webhook::sign(HOOK_SECRET, body),
         "HMAC over the exact body"
     );
     let json: serde_json::Value = serde_json::from_slice(body).unwrap();

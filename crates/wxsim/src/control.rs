@@ -23,6 +23,10 @@ pub fn router() -> Router<Simulator> {
             axum::routing::post(add_fault).delete(clear_faults),
         )
         .route("/_sim/clock", axum::routing::post(clock))
+        .route(
+            "/_sim/lifetimes",
+            axum::routing::get(lifetimes).post(set_lifetimes),
+        )
         .route("/_sim/quota", get(quotas).post(set_quota))
         .route("/_sim/whitelist", get(whitelist).post(set_whitelist))
         .route("/_sim/menu", get(menus))
@@ -90,6 +94,26 @@ async fn clock(State(sim): State<Simulator>, body: Bytes) -> Response {
         }
         Err(e) => bad_request(format!("expected {{\"advance_secs\": N}}: {e}")),
     }
+}
+
+/// `POST /_sim/lifetimes` with `{"access_token": 8, "ticket": 8}` → 204: base tokens and
+/// tickets issued from now on live that many seconds (WeChat's are 7200).
+async fn set_lifetimes(State(sim): State<Simulator>, body: Bytes) -> Response {
+    match serde_json::from_slice::<crate::platform::Lifetimes>(&body) {
+        Ok(l) if l.access_token > 0 && l.ticket > 0 => {
+            sim.platform().lifetimes = l;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(_) => bad_request("lifetimes must be at least 1 second".to_string()),
+        Err(e) => bad_request(format!(
+            "expected {{\"access_token\": SECS, \"ticket\": SECS}}: {e}"
+        )),
+    }
+}
+
+/// `GET /_sim/lifetimes` → `{"access_token": 7200, "ticket": 7200}`.
+async fn lifetimes(State(sim): State<Simulator>) -> Response {
+    axum::Json(sim.platform().lifetimes).into_response()
 }
 
 #[derive(Deserialize)]

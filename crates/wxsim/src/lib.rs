@@ -194,6 +194,15 @@ impl Fault {
             garbage: false,
         }
     }
+
+    /// The next `count` calls of `path` answer normally, `delay_ms` late.
+    pub fn delay(path: impl Into<String>, count: u32, delay_ms: u64) -> Self {
+        Fault {
+            count,
+            delay_ms: Some(delay_ms),
+            ..Fault::new(path)
+        }
+    }
 }
 
 /// The simulator: cheap to clone, all clones share one platform.
@@ -496,6 +505,22 @@ impl Simulator {
         }
     }
 
+    /// The user `openid` talked to the account just now (as a push through the simulator
+    /// records): customer-service messages reach them for 48 hours.
+    pub fn record_interaction(&self, openid: &str) {
+        let now = self.now();
+        self.platform().record_interaction(openid, now);
+    }
+
+    /// Base access_tokens and tickets issued from now on live this many seconds (WeChat's
+    /// live 7200), so that tests can watch them expire.
+    pub fn set_lifetimes(&self, access_token: u64, ticket: u64) {
+        self.platform().lifetimes = platform::Lifetimes {
+            access_token,
+            ticket,
+        };
+    }
+
     /// Moves simulated time forward, so codes and tokens expire without waiting.
     pub fn advance_clock(&self, secs: u64) {
         let mut offset = lock(&self.inner.offset);
@@ -594,7 +619,7 @@ impl Simulator {
             .saturating_add(offset)
     }
 
-    fn platform(&self) -> MutexGuard<'_, Platform> {
+    pub(crate) fn platform(&self) -> MutexGuard<'_, Platform> {
         lock(&self.inner.platform)
     }
 

@@ -105,10 +105,10 @@ struct BaseToken {
 }
 
 impl BaseToken {
-    fn new(now: u64) -> Self {
+    fn new(now: u64, ttl: u64) -> Self {
         BaseToken {
             token: new_token(),
-            expires_at: now.saturating_add(ACCESS_TTL),
+            expires_at: now.saturating_add(ttl),
             revoked_at: None,
         }
     }
@@ -146,8 +146,27 @@ struct Ticket {
     expires_at: u64,
 }
 
+/// How long base access_tokens and tickets live: WeChat's 7200 s, or less for a test that
+/// wants to see them expire (`POST /_sim/lifetimes`).
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lifetimes {
+    pub access_token: u64,
+    pub ticket: u64,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Lifetimes {
+            access_token: ACCESS_TTL,
+            ticket: ACCESS_TTL,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Platform {
+    pub lifetimes: Lifetimes,
     codes: HashMap<String, CodeGrant>,
     sns_tokens: HashMap<String, SnsToken>,
     refresh_tokens: HashMap<String, RefreshGrant>,
@@ -312,16 +331,18 @@ impl Platform {
         for t in &mut self.base_tokens {
             t.revoked_at = Some(t.revoked_at.map_or(cutoff, |r| r.min(cutoff)));
         }
-        let token = BaseToken::new(now);
+        let ttl = self.lifetimes.access_token;
+        let token = BaseToken::new(now, ttl);
         let value = token.token.clone();
         self.base_tokens.push(token);
-        (value, ACCESS_TTL)
+        (value, ttl)
     }
 
     /// §B.2: the same token while valid, rotated in its last 5 minutes; `force` replaces it at
     /// once, at most 20 times a day (a Beijing day: the budget starts again at 00:00 UTC+8) and
     /// 30 s apart (otherwise it acts like a normal call).
     pub fn stable_token(&mut self, force: bool, now: u64) -> (String, u64) {
+        let ttl = self.lifetimes.access_token;
         let s = &mut self.stable;
         s.tokens
             .retain(|t| now < t.expires_at.saturating_add(REMEMBER_DEAD));
@@ -343,12 +364,12 @@ impl Platform {
                     t.revoked_at = Some(now);
                 }
             }
-            s.tokens.push(BaseToken::new(now));
+            s.tokens.push(BaseToken::new(now, ttl));
         } else {
             match current_ok {
                 Some(t) if t.expires_at > now.saturating_add(OVERLAP) => {}
                 // Rotation in the last 5 minutes: the old one keeps its own remaining life.
-                _ => s.tokens.push(BaseToken::new(now)),
+                _ => s.tokens.push(BaseToken::new(now, ttl)),
             }
         }
         let current = s.tokens.last().expect("a current stable token");
@@ -375,6 +396,7 @@ impl Platform {
 
     /// §E: the ticket of `kind` (`jsapi`, `wx_card`): the same one until it expires.
     pub fn ticket(&mut self, kind: &str, now: u64) -> (String, u64) {
+        let ttl = self.lifetimes.ticket;
         let t = self
             .tickets
             .entry(kind.to_string())
@@ -384,7 +406,7 @@ impl Platform {
             });
         if now >= t.expires_at {
             t.ticket = new_ticket();
-            t.expires_at = now.saturating_add(ACCESS_TTL);
+            t.expires_at = now.saturating_add(ttl);
         }
         (t.ticket.clone(), t.expires_at.saturating_sub(now))
     }

@@ -223,7 +223,7 @@ async fn users(
     };
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let offset = q.offset.unwrap_or(0).max(0);
-    match crate::db::list_users(&app.db, limit, offset).await {
+    match crate::db::users::list_users(&app.db, limit, offset).await {
         Ok(users) => {
             Json(json!({ "users": users, "limit": limit, "offset": offset })).into_response()
         }

@@ -1,4 +1,6 @@
-//! `GET /healthz` (the process is alive) and `GET /readyz` (the database answers).
+//! `GET /healthz` (the process is alive) and `GET /readyz` (it can do its work: the database
+//! answers, and Redis when one is configured). A load balancer takes an instance that is not
+//! ready out of rotation; the body names what is missing.
 
 use axum::Router;
 use axum::extract::State;
@@ -13,12 +15,21 @@ pub fn router() -> Router<AppState> {
         .route("/readyz", get(readyz))
 }
 
-async fn readyz(State(app): State<AppState>) -> (StatusCode, &'static str) {
-    match sqlx::query("SELECT 1").execute(&app.db).await {
-        Ok(_) => (StatusCode::OK, "ready"),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
-        }
+async fn readyz(State(app): State<AppState>) -> (StatusCode, String) {
+    let mut missing = Vec::new();
+    if let Err(e) = app.db.ping().await {
+        tracing::warn!(error = %e, "readiness: the database does not answer");
+        missing.push("database unavailable");
+    }
+    if let Some(redis) = &app.shared.redis
+        && let Err(e) = redis.ping().await
+    {
+        tracing::warn!(error = %e, "readiness: Redis does not answer");
+        missing.push("Redis unavailable");
+    }
+    if missing.is_empty() {
+        (StatusCode::OK, "ready".into())
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, missing.join("; "))
     }
 }

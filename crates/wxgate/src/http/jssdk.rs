@@ -81,7 +81,7 @@ async fn config(State(app): State<AppState>, RawQuery(query): RawQuery) -> Respo
     };
     let nonce = wechat::State::generate();
     let config = wechat::jssdk::config(
-        app.client.appid(),
+        app.platform.client.appid(),
         &ticket,
         &page,
         crate::db::now(),

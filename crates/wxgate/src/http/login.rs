@@ -1,14 +1,6 @@
-//! WeChat web login (网页授权), read top to bottom:
-//! `/auth/` → WeChat's authorize page → `/empower/` → exchange the code → fetch the profile →
-//! store the user → rotate the session → redirect. `/index/` greets, `/logout/` ends it.
-//!
-//! The `state` is ≥128 bits of randomness kept in this browser's session: single use, 10-minute
-//! life. WeChat sometimes redirects twice and people press refresh: a callback this browser
-//! already completed quietly continues, and a code is exchanged only once even when two copies
-//! of the callback race (see [`LoginsInFlight`]). Another browser replaying the URL holds no
-//! matching state and gets a 400.
-
-use std::time::Duration;
+//! The login's pages: `/`, `/index/`, `/auth/`, `/empower/`, `/logout/`. The login itself reads
+//! top to bottom in [`crate::login`]; this file turns requests into its calls and its results
+//! and failures into pages (README lists what each failure shows).
 
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
@@ -16,24 +8,14 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tower_sessions::Session;
-use wechat::{Code, OpenId, Scope};
+use wechat::Scope;
 
 use crate::http::page::{AppError, Link, Message, found};
-use crate::single_flight::SingleFlight;
+use crate::login::{Completion, Failure, LoginError, Step};
+use crate::sessions;
 use crate::state::AppState;
-use crate::user_tokens;
-use crate::{db, sessions};
-
-/// Logins a browser may have open at once (tabs); older ones are forgotten.
-const MAX_PENDING: usize = 5;
-/// A code lives 5 minutes at WeChat, so remembering its result longer is pointless.
-const CODE_MEMORY: Duration = Duration::from_secs(300);
-
-const SESSION_OPENID: &str = "openid";
-const SESSION_PENDING: &str = "pending_logins";
-const SESSION_COMPLETED: &str = "completed_states";
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -44,41 +26,9 @@ pub fn router() -> Router<AppState> {
         .route("/logout/", post(logout))
 }
 
-/// A login this browser started and has not finished.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct PendingLogin {
-    state: String,
-    scope: Scope,
-    next: String,
-    created_at: i64,
-}
-
-#[derive(Serialize)]
-struct Greeting {
-    name: String,
-    avatar: Option<String>,
-}
-
 async fn index(State(app): State<AppState>, session: Session) -> Response {
     let result: Result<Response, AppError> = async {
-        let mut notice = None;
-        let mut user = None;
-        if let Some(openid) = session.get::<String>(SESSION_OPENID).await? {
-            let stored = db::find_user(&app.db, &openid).await?;
-            match stored {
-                Some(u) if user_tokens::has_live_tokens(&app.db, &openid).await? => {
-                    user = Some(Greeting {
-                        name: u.nickname.filter(|n| !n.is_empty()).unwrap_or_else(|| "微信用户".into()),
-                        avatar: u.headimgurl.filter(|a| a.starts_with("https://") || a.starts_with("http://")),
-                    });
-                }
-                _ => {
-                    // The refresh_token lapsed (or the user was removed): log in again.
-                    session.remove::<String>(SESSION_OPENID).await?;
-                    notice = Some("登录已过期，请重新登录。");
-                }
-            }
-        }
+        let (user, notice) = app.login.greeting(&session).await.map_err(page)?;
         let html = app.templates.render(
             "index.html",
             minijinja::context! { user => minijinja::Value::from(minijinja::value::Serde(&user)), notice => notice },
@@ -127,34 +77,7 @@ async fn auth(
                     .link(Link::retry())
             })?,
         };
-        let state = wechat::State::generate();
-        let mut pending: Vec<PendingLogin> =
-            session.get(SESSION_PENDING).await?.unwrap_or_default();
-        let now = db::now();
-        let ttl = app.config.state_ttl.as_secs() as i64;
-        pending.retain(|p| now - p.created_at < ttl);
-        if pending.len() >= MAX_PENDING {
-            pending.remove(0);
-        }
-        pending.push(PendingLogin {
-            state: state.as_str().to_owned(),
-            scope,
-            next,
-            created_at: now,
-        });
-        session.insert(SESSION_PENDING, pending).await?;
-        if session.get::<String>(SESSION_OPENID).await?.is_none() {
-            // A browser that only started a login is forgotten with its state, so anonymous
-            // hits on /auth/ cannot pile up week-long sessions.
-            session.set_expiry(Some(sessions::pending_login_expiry(app.config.state_ttl)));
-        }
-        let url = wechat::authorize_url(
-            &app.config.oauth_base,
-            app.client.appid(),
-            &format!("{}/empower/", app.public_url),
-            scope,
-            &state,
-        );
+        let url = app.login.begin(&session, scope, next).await.map_err(page)?;
         Ok(found(&url))
     }
     .await;
@@ -187,15 +110,23 @@ async fn empower(
         Err(rejection) => return bad_query(rejection).render(&app.templates),
     };
     let browser = session_cookie(&headers);
-    let result = complete(&app, &session, browser, q).await;
-    result.unwrap_or_else(|e| e.into_response(&app.templates))
-}
-
-fn stale_state() -> Message {
-    Message::new(StatusCode::BAD_REQUEST, "登录链接已失效")
-        .line("这个登录链接已过期、已使用过，或不是在这个浏览器中发起的。")
-        .line("请重新登录。")
-        .link(Link::retry())
+    let completed = app
+        .login
+        .complete(&session, browser.as_deref(), q.code, q.state.as_deref())
+        .await;
+    match completed {
+        Ok(Completion::Redirect(to)) => found(&to),
+        Ok(Completion::Denied) => Message::new(StatusCode::OK, "您未授权,无法获取用户信息")
+            .line("需要你的授权才能登录。")
+            .link(Link {
+                id: "retry",
+                href: "/auth/".into(),
+                text: "重新授权",
+            })
+            .render(&app.templates),
+        Ok(Completion::Snapshot) => snapshot_page().render(&app.templates),
+        Err(e) => page(e).into_response(&app.templates),
+    }
 }
 
 /// The raw session cookie this request carried: it identifies the browser even after the
@@ -212,90 +143,6 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
         })
 }
 
-async fn complete(
-    app: &AppState,
-    session: &Session,
-    browser: Option<String>,
-    q: EmpowerQuery,
-) -> Result<Response, AppError> {
-    let mut pending: Vec<PendingLogin> = session.get(SESSION_PENDING).await?.unwrap_or_default();
-    let presented = q.state.as_deref().and_then(wechat::State::parse);
-    let position = presented.as_ref().and_then(|s| {
-        pending
-            .iter()
-            .position(|p| wechat::State::parse(&p.state).is_some_and(|mine| mine.ct_eq(s)))
-    });
-    // Single use: whatever happens next, this state is spent.
-    let login = position.map(|i| pending.remove(i));
-    if login.is_some() {
-        session.insert(SESSION_PENDING, &pending).await?;
-    }
-
-    let Some(code) = q.code.filter(|c| !c.is_empty()) else {
-        // The user tapped 拒绝: WeChat redirects with the state only.
-        return Ok(Message::new(StatusCode::OK, "您未授权,无法获取用户信息")
-            .line("需要你的授权才能登录。")
-            .link(Link {
-                id: "retry",
-                href: "/auth/".into(),
-                text: "重新授权",
-            })
-            .render(&app.templates));
-    };
-
-    let Some(login) = login else {
-        // A callback this browser already completed (refresh, back button, WeChat's double
-        // redirect): carry on quietly. Anything else is stale, forged or someone else's.
-        let completed: Vec<String> = session.get(SESSION_COMPLETED).await?.unwrap_or_default();
-        let already = presented
-            .as_ref()
-            .is_some_and(|s| completed.iter().any(|c| c == s.as_str()));
-        let logged_in = session.get::<String>(SESSION_OPENID).await?.is_some();
-        if already && logged_in {
-            return Ok(found("/index/"));
-        }
-        let replayed = presented
-            .as_ref()
-            .and_then(|s| app.logins.replayed(s.as_str(), &code, browser.as_deref()));
-        match replayed {
-            Some(Outcome::LoggedIn(_)) => return Ok(found("/index/")),
-            Some(Outcome::Snapshot) => return Ok(snapshot_page().render(&app.templates)),
-            _ => {}
-        }
-        return Err(stale_state().into());
-    };
-    if db::now() - login.created_at >= app.config.state_ttl.as_secs() as i64 {
-        return Err(stale_state().into());
-    }
-    if code.len() > 512 || !code.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(
-            Message::new(StatusCode::BAD_REQUEST, "获取 access_token 失败")
-                .line("授权码格式不正确，请重新登录。")
-                .link(Link::retry())
-                .into(),
-        );
-    }
-
-    match app.logins.run(app, &login, Code::new(code), browser).await {
-        Outcome::LoggedIn(openid) => {
-            // A new session id at the moment of login defeats session fixation.
-            session.cycle_id().await?;
-            session.set_expiry(Some(sessions::logged_in_expiry()));
-            session.insert(SESSION_OPENID, openid.as_str()).await?;
-            let mut completed: Vec<String> =
-                session.get(SESSION_COMPLETED).await?.unwrap_or_default();
-            completed.push(login.state.clone());
-            if completed.len() > MAX_PENDING {
-                completed.remove(0);
-            }
-            session.insert(SESSION_COMPLETED, completed).await?;
-            Ok(found(&login.next))
-        }
-        Outcome::Snapshot => Ok(snapshot_page().render(&app.templates)),
-        Outcome::Failed(message) => Err((*message).into()),
-    }
-}
-
 fn snapshot_page() -> Message {
     Message::new(StatusCode::OK, "请点击「使用完整服务」")
         .line("你正在微信的快照页中浏览，这里无法获取你的昵称和头像。")
@@ -303,142 +150,68 @@ fn snapshot_page() -> Message {
         .link(Link::retry())
 }
 
-/// What exchanging one code came to.
-#[derive(Clone, Debug)]
-pub enum Outcome {
-    LoggedIn(OpenId),
-    /// A snapshot-page virtual user (is_snapshotuser=1): not a real user, not stored.
-    Snapshot,
-    Failed(Box<Message>),
-}
-
-/// Codes being (or recently) exchanged, keyed by state and code. When WeChat delivers the same
-/// callback twice at once, the second waits for the first's result instead of spending the code
-/// again (which WeChat answers with 40163). The exchange runs in its own task, so a browser that
-/// disconnects mid-login does not leave it half done.
-#[derive(Debug)]
-pub struct LoginsInFlight {
-    /// The outcome, with the session cookie of the browser that started the exchange.
-    flights: SingleFlight<(Option<String>, Outcome)>,
-}
-
-impl Default for LoginsInFlight {
-    fn default() -> Self {
-        LoginsInFlight {
-            flights: SingleFlight::new(CODE_MEMORY),
-        }
-    }
-}
-
-impl LoginsInFlight {
-    async fn run(
-        &self,
-        app: &AppState,
-        login: &PendingLogin,
-        code: Code,
-        browser: Option<String>,
-    ) -> Outcome {
-        let key = format!("{}:{}", login.state, code.secret());
-        let app = app.clone();
-        let scope = login.scope;
-        let work = async move { (browser, exchange(&app, code, scope).await) };
-        match self.flights.run(key, work).await {
-            Some((_, outcome)) => outcome,
-            None => Outcome::Failed(Box::new(Message::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "服务暂时不可用",
-            ))),
-        }
-    }
-
-    /// What this browser (by its pre-login session cookie) already got from this state and
-    /// code — for the second of two racing callbacks, arriving after the first rotated the
-    /// session, or a reload of the snapshot page. A different browser presenting the same URL
-    /// gets `None`.
-    fn replayed(&self, state: &str, code: &str, browser: Option<&str>) -> Option<Outcome> {
-        use subtle::ConstantTimeEq;
-        let browser = browser?;
-        let (first, outcome) = self.flights.finished(&format!("{state}:{code}"))?;
-        let same_browser = first
-            .as_deref()
-            .is_some_and(|b| bool::from(b.as_bytes().ct_eq(browser.as_bytes())));
-        same_browser.then_some(outcome)
-    }
-}
-
-/// code → tokens (sns/oauth2/access_token) → profile (sns/userinfo) → database.
-async fn exchange(app: &AppState, code: Code, scope: Scope) -> Outcome {
-    let token = match app.client.exchange_code(&code).await {
-        Ok(t) => t,
-        Err(e) => return Outcome::Failed(Box::new(wechat_failure("获取 access_token 失败", &e))),
-    };
-    if token.is_snapshot_user() {
-        tracing::info!("snapshot-page user; asking them to use the full service");
-        return Outcome::Snapshot;
-    }
-    let profile = if scope == Scope::UserInfo && token.has_userinfo_scope() {
-        match app
-            .client
-            .userinfo(&token.access_token, &token.openid)
-            .await
-        {
-            Ok(p) => Some(p),
-            Err(e) => return Outcome::Failed(Box::new(wechat_failure("获取用户信息失败", &e))),
-        }
-    } else {
-        None
-    };
-    if let Err(e) = db::record_login(&app.db, &token, profile.as_ref()).await {
-        tracing::error!(error = %e, "could not store the login");
-        return Outcome::Failed(Box::new(
-            Message::new(StatusCode::SERVICE_UNAVAILABLE, "服务暂时不可用")
-                .line("登录信息暂时无法保存，请稍后重试。")
-                .link(Link::retry()),
-        ));
-    }
-    tracing::info!(openid = %token.openid, scope = %token.scope, "user logged in");
-    Outcome::LoggedIn(token.openid)
-}
-
-/// Maps a failed WeChat call to a page: the user's fault (a bad code) is a 400 with a way to
-/// start again, WeChat being down or slow is a 502/504, and a misconfigured account is a 502
-/// whose cause goes to the log for the operator.
-fn wechat_failure(title: &'static str, error: &wechat::Error) -> Message {
-    use wechat::Error as E;
+/// The page for a failed login: the user's fault (a bad code) is a 400 with a way to start
+/// again, WeChat being down or slow a 502/504, a misconfigured account a 502 (its cause is in
+/// the log for the operator), a store that cannot be reached a 503.
+fn page(error: LoginError) -> AppError {
     let message = match error {
-        E::Api { code, .. } if code.is_bad_code() => Message::new(StatusCode::BAD_REQUEST, title)
-            .line("授权码无效、已过期或已被使用，请重新登录。"),
-        E::Api { code, .. } if code.is_operator_error() => {
-            tracing::error!(%error, meaning = code.meaning(), "WeChat rejected the account's credentials");
-            Message::new(StatusCode::BAD_GATEWAY, title)
-                .line("公众号的配置有误，暂时无法登录。请联系公众号管理员。")
+        LoginError::StaleState => Message::new(StatusCode::BAD_REQUEST, "登录链接已失效")
+            .line("这个登录链接已过期、已使用过，或不是在这个浏览器中发起的。")
+            .line("请重新登录。"),
+        LoginError::MalformedCode => {
+            Message::new(StatusCode::BAD_REQUEST, "获取 access_token 失败")
+                .line("授权码格式不正确，请重新登录。")
         }
-        E::Api { code, .. } => {
-            tracing::warn!(%error, meaning = code.meaning(), "WeChat returned an error");
-            Message::new(StatusCode::BAD_GATEWAY, title).line("微信返回了错误，请稍后重试。")
+        LoginError::Failed {
+            step,
+            failure,
+            errcode,
+        } => {
+            let title = match step {
+                Step::Token => "获取 access_token 失败",
+                Step::Profile => "获取用户信息失败",
+            };
+            let (status, line) = match failure {
+                Failure::BadCode => (
+                    StatusCode::BAD_REQUEST,
+                    "授权码无效、已过期或已被使用，请重新登录。",
+                ),
+                Failure::Misconfigured => (
+                    StatusCode::BAD_GATEWAY,
+                    "公众号的配置有误，暂时无法登录。请联系公众号管理员。",
+                ),
+                Failure::WechatError => (StatusCode::BAD_GATEWAY, "微信返回了错误，请稍后重试。"),
+                Failure::Timeout => (
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "微信服务器响应超时，请稍后重试。",
+                ),
+                Failure::Unreachable => (
+                    StatusCode::BAD_GATEWAY,
+                    "暂时无法连接微信服务器，请稍后重试。",
+                ),
+                Failure::Storage => {
+                    return Message::new(StatusCode::SERVICE_UNAVAILABLE, "服务暂时不可用")
+                        .line("登录信息暂时无法保存，请稍后重试。")
+                        .link(Link::retry())
+                        .into();
+                }
+            };
+            let message = Message::new(status, title).line(line);
+            match errcode {
+                Some(code) => message.code(format!("errcode {code}")),
+                None => message,
+            }
         }
-        E::Timeout { .. } => {
-            tracing::warn!(%error, "WeChat timed out");
-            Message::new(StatusCode::GATEWAY_TIMEOUT, title)
-                .line("微信服务器响应超时，请稍后重试。")
-        }
-        E::Transport { .. } | E::BadResponse { .. } => {
-            tracing::warn!(%error, "WeChat unreachable or answered nonsense");
-            Message::new(StatusCode::BAD_GATEWAY, title)
-                .line("暂时无法连接微信服务器，请稍后重试。")
-        }
+        LoginError::Session(e) => return AppError::Session(e),
+        LoginError::Database(e) => return AppError::Database(e),
     };
-    let message = message.link(Link::retry());
-    match error.errcode() {
-        Some(code) => message.code(format!("errcode {}", code.0)),
-        None => message,
-    }
+    message.link(Link::retry()).into()
 }
 
 async fn logout(State(app): State<AppState>, session: Session) -> Response {
-    match session.flush().await {
+    match app.login.logout(&session).await {
         Ok(()) => Redirect::to("/index/").into_response(),
-        Err(e) => AppError::from(e).into_response(&app.templates),
+        Err(e) => page(e).into_response(&app.templates),
     }
 }
 

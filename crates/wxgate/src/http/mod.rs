@@ -44,6 +44,7 @@ pub fn router(app: AppState, store: sessions::Store) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(sessions)
+        .layer(middleware::from_fn_with_state(app.clone(), no_bare_500))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(app.clone(), body_size))
         .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
@@ -110,6 +111,23 @@ async fn body_size(State(app): State<AppState>, request: Request, next: Next) ->
         format!("request body too large: at most {limit} bytes"),
     )
         .into_response()
+}
+
+/// The sessions layer answers a bare, empty 500 when it cannot save a session (its store is
+/// down). A person gets wxgate's 503 page instead, with a way to try again; handlers themselves
+/// never answer 500.
+async fn no_bare_500(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR
+        || response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return response;
+    }
+    tracing::error!("a session could not be saved: answered 503");
+    page::Message::new(StatusCode::SERVICE_UNAVAILABLE, "服务暂时不可用")
+        .line("服务器暂时无法保存你的登录状态，请稍后再试。")
+        .link(page::Link::retry())
+        .render(&app.templates)
 }
 
 async fn not_found(State(app): State<AppState>) -> Response {

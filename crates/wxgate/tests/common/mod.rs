@@ -39,8 +39,11 @@ pub async fn spawn_sim_with(config: SimConfig) -> Sim {
 pub struct TestApp {
     pub url: String,
     pub state: AppState,
-    pub db_path: PathBuf,
+    /// The database's URL (`WXGATE_DATABASE_URL`).
+    pub db_url: String,
     server: tokio::task::JoinHandle<()>,
+    /// The database, when the app owns it ([`spawn_app`]): removed after the server stops.
+    own_db: Option<TestDb>,
 }
 
 impl Drop for TestApp {
@@ -49,30 +52,114 @@ impl Drop for TestApp {
     }
 }
 
-/// A fresh database file per test, so tests never see each other's users or sessions.
-pub fn temp_db() -> PathBuf {
-    let dir = std::env::temp_dir().join("wxgate-tests");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(format!("{}.db", wechat::State::generate().as_str()))
+/// The PostgreSQL server the suite runs on instead of SQLite, when set (scripts/test runs the
+/// suite both ways): every test then gets its own schema in that database, dropped afterwards.
+pub const POSTGRES_ENV: &str = "WXGATE_TEST_POSTGRES_URL";
+
+/// A database of one test's own: a SQLite file, or a PostgreSQL schema (see [`POSTGRES_ENV`]).
+/// Removed when dropped.
+pub struct TestDb {
+    pub url: String,
+    postgres: Option<(String, String)>,
+    file: Option<PathBuf>,
+}
+
+impl TestDb {
+    pub fn is_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+}
+
+/// Runs `sql` on the PostgreSQL server at `base`, from a thread of its own (callable anywhere,
+/// also from `Drop`).
+fn postgres_admin(base: &str, sql: String) {
+    let base = base.to_owned();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&base)
+                .await
+                .expect("the PostgreSQL server of WXGATE_TEST_POSTGRES_URL");
+            sqlx::raw_sql(&sql).execute(&mut c).await.unwrap();
+        });
+    })
+    .join()
+    .unwrap();
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((base, schema)) = &self.postgres {
+            postgres_admin(base, format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+        }
+        if let Some(file) = &self.file {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+            }
+        }
+    }
+}
+
+/// A fresh database per test, so tests never see each other's users or sessions: a PostgreSQL
+/// schema when [`POSTGRES_ENV`] is set, else a SQLite file.
+pub fn temp_db() -> TestDb {
+    match std::env::var(POSTGRES_ENV) {
+        Ok(base) => temp_postgres_db(&base),
+        Err(_) => {
+            let dir = std::env::temp_dir().join("wxgate-tests");
+            std::fs::create_dir_all(&dir).unwrap();
+            let file = dir.join(format!("{}.db", wechat::State::generate().as_str()));
+            TestDb {
+                url: format!("sqlite://{}", file.display()),
+                postgres: None,
+                file: Some(file),
+            }
+        }
+    }
+}
+
+/// A schema of its own in the PostgreSQL database at `base`.
+pub fn temp_postgres_db(base: &str) -> TestDb {
+    let name = wechat::State::generate().as_str().to_ascii_lowercase();
+    let schema = format!("wxgate_test_{name}");
+    postgres_admin(base, format!("CREATE SCHEMA {schema}"));
+    let sep = if base.contains('?') { '&' } else { '?' };
+    TestDb {
+        url: format!("{base}{sep}options=-c%20search_path%3D{schema}"),
+        postgres: Some((base.to_owned(), schema)),
+        file: None,
+    }
 }
 
 /// wxgate against the simulator at `sim_url`, with extra `(key, value)` settings.
-pub async fn spawn_app(sim_url: &str, extra: &[(&str, &str)]) -> TestApp {
-    spawn_app_on(sim_url, &temp_db(), extra).await
+impl TestApp {
+    /// Makes the app own `db`, so it is removed when the app is dropped.
+    pub fn owning(mut self, db: TestDb) -> Self {
+        self.own_db = Some(db);
+        self
+    }
 }
 
-pub async fn spawn_app_on(
-    sim_url: &str,
-    db_path: &std::path::Path,
-    extra: &[(&str, &str)],
-) -> TestApp {
-    spawn_app_with_rules(sim_url, db_path, extra, "").await
+/// wxgate with a database of its own, removed with it.
+pub async fn spawn_app(sim_url: &str, extra: &[(&str, &str)]) -> TestApp {
+    let db = temp_db();
+    let mut app = spawn_app_on(sim_url, &db, extra).await;
+    app.own_db = Some(db);
+    app
+}
+
+pub async fn spawn_app_on(sim_url: &str, db: &TestDb, extra: &[(&str, &str)]) -> TestApp {
+    spawn_app_with_rules(sim_url, db, extra, "").await
 }
 
 /// Like [`spawn_app_on`], with `[[rules]]` given as TOML text.
 pub async fn spawn_app_with_rules(
     sim_url: &str,
-    db_path: &std::path::Path,
+    db: &TestDb,
     extra: &[(&str, &str)],
     rules_toml: &str,
 ) -> TestApp {
@@ -87,7 +174,7 @@ pub async fn spawn_app_with_rules(
     sources.set("api_base", sim_url);
     sources.set("oauth_base", sim_url);
     sources.set("upstream_timeout_ms", "1000");
-    sources.set("database_url", format!("sqlite://{}", db_path.display()));
+    sources.set("database_url", &db.url);
     for (k, v) in extra {
         sources.set(k, *v);
     }
@@ -102,8 +189,9 @@ pub async fn spawn_app_with_rules(
     TestApp {
         url,
         state,
-        db_path: db_path.to_owned(),
+        db_url: db.url.clone(),
         server,
+        own_db: None,
     }
 }
 
@@ -258,4 +346,32 @@ async fn page(r: reqwest::Response) -> Page {
         set_cookie,
         body,
     }
+}
+
+/// Runs `sql` (with `$1`… placeholders) on the test's database, whichever engine it is.
+pub async fn sql(db: &wxgate::db::Db, sql: &str, binds: &[&str]) -> u64 {
+    use wxgate::db::Db;
+    macro_rules! run {
+        ($pool:expr) => {{
+            let mut q = sqlx::query(sql);
+            for b in binds {
+                q = q.bind(*b);
+            }
+            q.execute($pool).await.unwrap().rows_affected()
+        }};
+    }
+    match db {
+        Db::Sqlite(p) => run!(p),
+        Db::Postgres(p) => run!(p),
+    }
+}
+
+/// The one integer `sql` selects.
+pub async fn sql_i64(db: &wxgate::db::Db, sql: &str) -> i64 {
+    use wxgate::db::Db;
+    let (n,): (i64,) = match db {
+        Db::Sqlite(p) => sqlx::query_as(sql).fetch_one(p).await.unwrap(),
+        Db::Postgres(p) => sqlx::query_as(sql).fetch_one(p).await.unwrap(),
+    };
+    n
 }

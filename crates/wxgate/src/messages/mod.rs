@@ -1,0 +1,439 @@
+//! The message server (服务器配置 URL, `/weixin/` by default), read top to bottom in
+//! [`MessageServer::receive`]: verify the signature → (safe/compatible mode) verify
+//! msg_signature and decrypt → bind the signature to the body → parse → deduplicate → rules and
+//! webhook → reply → encrypt in the mode the push came in. `crate::http::weixin` only turns
+//! HTTP into these calls and their results into responses.
+//!
+//! Nothing unverified reaches a handler: a missing or wrong signature or a stale timestamp is a
+//! 403, malformed XML or a ciphertext that does not decrypt a 400.
+//!
+//! The deadline (`WXGATE_REPLY_DEADLINE_MS`, 4.5 s, inside WeChat's 5 s) runs from the first
+//! copy of a push. A reply ready within it is the passive reply, to that copy and to every
+//! retry of the push. Past it, WeChat gets `success` (an empty body when encrypted), so the user
+//! never sees 该公众号暂时无法提供服务 — and WeChat does not retry after `success`, so the
+//! handler goes on and its reply is sent as a customer-service message (客服消息,
+//! `message/custom/send`) to the sender, once ([`late`]).
+//!
+//! What must hold across instances — a push handled once, a signature bound to one body, a late
+//! reply sent once — goes through [`crate::shared`], in memory or in Redis.
+
+pub mod config;
+mod late;
+pub mod rules;
+mod signatures;
+pub mod webhook;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use bytes::Bytes;
+use serde::Deserialize;
+use wechat::crypto::{KeyUsed, MessageCrypt};
+use wechat::message::Incoming;
+use wechat::reply::Reply;
+
+use self::config::{MessageConfig, MessageMode};
+use self::rules::{Facts, Vars};
+use self::webhook::Webhook;
+use crate::db::{self, Db};
+use crate::platform::Platform;
+use crate::shared::{Claims, Flights, Shared};
+use crate::throttled_log::ThrottledLog;
+
+/// How long the webhook may take. Longer than the reply deadline on purpose: a reply that
+/// misses the deadline still reaches the user, as a customer-service message.
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(15);
+/// How much longer than the deadline a copy of a push waits for the deduplicated work, which
+/// answers by the deadline itself: only a stuck store uses this.
+const DEDUP_GRACE: Duration = Duration::from_millis(250);
+/// A push is remembered at least this long, whatever its timestamp: WeChat's retries come
+/// within about 15 s.
+const RETRY_WINDOW: Duration = Duration::from_secs(60);
+
+/// The query string WeChat signs a push or a URL check with.
+#[derive(Debug, Default, Deserialize)]
+pub struct PushQuery {
+    pub signature: Option<String>,
+    pub timestamp: Option<String>,
+    pub nonce: Option<String>,
+    pub echostr: Option<String>,
+    pub encrypt_type: Option<String>,
+    pub msg_signature: Option<String>,
+}
+
+/// What to answer WeChat.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// Plain text: `echostr` for a URL check, `success` for a plaintext push with no reply.
+    Text(String),
+    /// An encrypted push with nothing to say: an empty body is what WeChat documents as safe.
+    Empty,
+    /// A passive reply, encrypted if the push was.
+    Xml(String),
+}
+
+/// A push or URL check refused, with a reason a person reading the response understands.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub reason: &'static str,
+}
+
+/// What the message server needs at run time, built once at start-up.
+#[derive(Debug)]
+pub struct MessageServer {
+    pub config: MessageConfig,
+    crypt: Option<MessageCrypt>,
+    crypt_previous: Option<MessageCrypt>,
+    webhook: Option<Webhook>,
+    flights: Arc<dyn Flights>,
+    claims: Arc<dyn Claims>,
+    refusals: ThrottledLog,
+    /// For `{nickname}`: the sender, if they logged in on the web.
+    db: Db,
+    /// For late replies (customer-service messages).
+    platform: Platform,
+    /// `{login_url}`.
+    login_url: String,
+}
+
+/// The push's timestamp, if it is a number within `window` of our clock.
+fn fresh_timestamp(timestamp: &str, window: Duration) -> Option<i64> {
+    let sent_at = timestamp.trim().parse::<i64>().ok()?;
+    (db::now().abs_diff(sent_at) <= window.as_secs()).then_some(sent_at)
+}
+
+impl MessageServer {
+    pub fn new(
+        config: MessageConfig,
+        appid: &wechat::AppId,
+        db: Db,
+        platform: Platform,
+        public_url: &str,
+        shared: &Shared,
+    ) -> Result<Arc<Self>, String> {
+        let crypt = config.aes_key.clone().map(|k| MessageCrypt::new(k, appid));
+        let crypt_previous = config
+            .aes_key_previous
+            .clone()
+            .map(|k| MessageCrypt::new(k, appid));
+        let webhook = config
+            .webhook
+            .as_ref()
+            .map(|w| Webhook::new(w.url.clone(), w.secret.clone()))
+            .transpose()
+            .map_err(|e| format!("webhook client: {e}"))?;
+        Ok(Arc::new(MessageServer {
+            config,
+            crypt,
+            crypt_previous,
+            webhook,
+            flights: shared.flights.clone(),
+            claims: shared.claims.clone(),
+            refusals: ThrottledLog::default(),
+            db,
+            platform,
+            login_url: format!("{public_url}/auth/"),
+        }))
+    }
+
+    /// Refuses, logging each kind of refusal at most once a minute (a flood of forged or
+    /// broken pushes must not flood the log).
+    fn refuse(&self, status: StatusCode, reason: &'static str) -> Refusal {
+        if let Some(unlogged) = self.refusals.allow(reason) {
+            tracing::warn!(
+                status = status.as_u16(),
+                message = reason,
+                unlogged_since_last = unlogged,
+                "push refused"
+            );
+        }
+        Refusal { status, reason }
+    }
+
+    /// A query string that did not parse (a parameter twice, bad percent-encoding).
+    pub fn malformed_query(&self) -> Refusal {
+        self.refuse(StatusCode::BAD_REQUEST, "malformed query string")
+    }
+
+    /// How long what is needed to recognise a push again must be kept: until its timestamp is
+    /// no longer accepted (so a replay is still recognised, whatever the window), and at least
+    /// through WeChat's retries.
+    fn remember_for(&self, sent_at: i64) -> Duration {
+        let acceptable_until =
+            sent_at.saturating_add(self.config.timestamp_window.as_secs() as i64);
+        let left = acceptable_until.saturating_sub(db::now()).max(0) as u64 + 1;
+        Duration::from_secs(left).max(RETRY_WINDOW)
+    }
+
+    /// GET: WeChat checks the URL when the console saves it; `echostr` is echoed verbatim only
+    /// when the signature is right and fresh (docs/wechat-protocol.md, "URL verification").
+    pub fn verify_url(&self, q: &PushQuery) -> Result<Answer, Refusal> {
+        let (Some(signature), Some(timestamp), Some(nonce), Some(echostr)) =
+            (&q.signature, &q.timestamp, &q.nonce, &q.echostr)
+        else {
+            return Err(self.refuse(
+                StatusCode::FORBIDDEN,
+                "missing signature, timestamp, nonce or echostr: this URL is for WeChat's server",
+            ));
+        };
+        if !self
+            .config
+            .token
+            .verify_signature(signature, timestamp, nonce)
+        {
+            return Err(self.refuse(
+                StatusCode::FORBIDDEN,
+                "invalid signature: check WXGATE_TOKEN",
+            ));
+        }
+        // A captured signature must not echo chosen text forever.
+        if fresh_timestamp(timestamp, self.config.timestamp_window).is_none() {
+            return Err(self.refuse(
+                StatusCode::FORBIDDEN,
+                "timestamp outside the accepted window (is this server's clock right?)",
+            ));
+        }
+        Ok(Answer::Text(echostr.clone()))
+    }
+
+    /// POST: one push (a message or an event from a user).
+    pub async fn receive(self: &Arc<Self>, q: &PushQuery, body: &[u8]) -> Result<Answer, Refusal> {
+        let token = &self.config.token;
+
+        // 1. The signature, on every push, and a fresh timestamp.
+        let (Some(signature), Some(timestamp), Some(nonce)) =
+            (&q.signature, &q.timestamp, &q.nonce)
+        else {
+            return Err(self.refuse(
+                StatusCode::FORBIDDEN,
+                "missing signature, timestamp or nonce",
+            ));
+        };
+        if !token.verify_signature(signature, timestamp, nonce) {
+            return Err(self.refuse(StatusCode::FORBIDDEN, "invalid signature"));
+        }
+        let Some(sent_at) = fresh_timestamp(timestamp, self.config.timestamp_window) else {
+            return Err(self.refuse(
+                StatusCode::FORBIDDEN,
+                "timestamp outside the accepted window (is this server's clock right?)",
+            ));
+        };
+        let Ok(body) = std::str::from_utf8(body) else {
+            return Err(self.refuse(StatusCode::BAD_REQUEST, "body is not UTF-8"));
+        };
+
+        // 2. Safe and compatible mode: msg_signature over the ciphertext, then decrypt. In safe
+        //    mode a plaintext push is refused: its body is covered by no signature.
+        let encrypted = q
+            .encrypt_type
+            .as_deref()
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("aes"));
+        if !encrypted && self.config.mode == MessageMode::Safe {
+            return Err(self.refuse(
+                StatusCode::FORBIDDEN,
+                "plaintext push refused: this server is in safe mode (WXGATE_MESSAGE_MODE=safe), WeChat sends encrypt_type=aes",
+            ));
+        }
+        let (xml, key_used) = if encrypted {
+            let (xml, used) = self.open(q, timestamp, nonce, body)?;
+            (xml, Some(used))
+        } else {
+            (body.to_owned(), None)
+        };
+
+        // 3. Whatever the mode: a query string signed for one push (even an encrypted one,
+        //    whose msg_signature checked out above) cannot carry another body.
+        let remember = self.remember_for(sent_at);
+        if !signatures::bind(self.claims.as_ref(), sent_at, nonce, body, remember).await {
+            return Err(self.refuse(
+                StatusCode::FORBIDDEN,
+                "this signature was already used with a different message",
+            ));
+        }
+
+        // 4. Parse.
+        let incoming = match wechat::message::parse(&xml) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "malformed push");
+                return Err(self.refuse(StatusCode::BAD_REQUEST, "malformed message XML"));
+            }
+        };
+
+        // 5. Deduplicate (across instances) and handle, within the deadline; past it, by
+        //    customer-service message.
+        let key = format!("push:{}", incoming.dedup_key());
+        let deadline = self.config.deadline;
+        let work = Box::pin(late::answer_within(
+            self.clone(),
+            incoming,
+            deadline,
+            remember,
+        ));
+        let lease = deadline + DEDUP_GRACE + Duration::from_secs(1);
+        let reply = match tokio::time::timeout(
+            deadline + DEDUP_GRACE,
+            self.flights.run(&key, lease, remember, work),
+        )
+        .await
+        {
+            Ok(Some(xml)) if !xml.is_empty() => Some(xml),
+            Ok(Some(_)) => None,
+            Ok(None) => {
+                tracing::error!("message handler panicked; answered success");
+                None
+            }
+            Err(_) => {
+                tracing::error!(
+                    deadline_ms = deadline.as_millis() as u64,
+                    "the deduplication store did not answer in time; answered success"
+                );
+                None
+            }
+        };
+
+        // 6. Answer in the mode the push came in.
+        Ok(self.seal(reply, key_used))
+    }
+
+    /// Checks msg_signature over the ciphertext and decrypts it (with the previous key during a
+    /// rotation).
+    fn open(
+        &self,
+        q: &PushQuery,
+        timestamp: &str,
+        nonce: &str,
+        body: &str,
+    ) -> Result<(String, KeyUsed), Refusal> {
+        let Some(crypt) = &self.crypt else {
+            return Err(self.refuse(
+                StatusCode::BAD_REQUEST,
+                "encrypted push, but WXGATE_AES_KEY is not set",
+            ));
+        };
+        let Ok(fields) = wechat::message::parse_xml_fields(body) else {
+            return Err(self.refuse(StatusCode::BAD_REQUEST, "malformed XML"));
+        };
+        let Some(ciphertext) = wechat::message::encrypted_payload(&fields) else {
+            return Err(self.refuse(
+                StatusCode::BAD_REQUEST,
+                "encrypt_type=aes but no <Encrypt> element",
+            ));
+        };
+        let Some(msg_signature) = &q.msg_signature else {
+            return Err(self.refuse(StatusCode::FORBIDDEN, "missing msg_signature"));
+        };
+        if !self
+            .config
+            .token
+            .verify_msg_signature(msg_signature, timestamp, nonce, ciphertext)
+        {
+            return Err(self.refuse(StatusCode::FORBIDDEN, "invalid msg_signature"));
+        }
+        wechat::crypto::decrypt_with_rotation(crypt, self.crypt_previous.as_ref(), ciphertext)
+            .map_err(|e| {
+                tracing::warn!(error = %e, "cannot decrypt a signed push: check WXGATE_AES_KEY");
+                self.refuse(StatusCode::BAD_REQUEST, "cannot decrypt the message")
+            })
+    }
+
+    /// The answer to WeChat, encrypted with the key the push came with.
+    fn seal(&self, reply: Option<Bytes>, key_used: Option<KeyUsed>) -> Answer {
+        let Some(reply) = reply else {
+            return match key_used {
+                None => Answer::Text("success".into()),
+                Some(_) => Answer::Empty,
+            };
+        };
+        let xml = String::from_utf8_lossy(&reply);
+        let Some(used) = key_used else {
+            return Answer::Xml(xml.into_owned());
+        };
+        let crypt = match used {
+            KeyUsed::Current => self.crypt.as_ref(),
+            KeyUsed::Previous => self.crypt_previous.as_ref(),
+        };
+        let Some(crypt) = crypt else {
+            return Answer::Empty;
+        };
+        let nonce = wechat::State::generate();
+        Answer::Xml(wechat::reply::encrypted_reply_xml(
+            crypt,
+            &self.config.token,
+            &xml,
+            db::now(),
+            nonce.as_str(),
+        ))
+    }
+
+    /// The account's answer to one (deduplicated) push: the webhook's reply if it gives one,
+    /// else the first matching rule's, checked the way WeChat checks a passive reply.
+    async fn handle(&self, incoming: &Incoming) -> Option<Reply> {
+        let env = &incoming.envelope;
+        let event = incoming.event();
+        let facts = Facts {
+            msg_type: &env.msg_type,
+            event,
+            event_key: incoming.fields.text("EventKey"),
+            content: incoming.fields.text("Content"),
+        };
+        let rule = rules::first_match(&self.config.rules, &facts);
+        // The sender is looked up (a database round trip) only when someone will read the name.
+        let nickname = if self.webhook.is_some() || rule.is_some_and(|r| r.needs_nickname) {
+            match db::users::find_user(&self.db, env.from_user_name.as_str()).await {
+                Ok(user) => user.and_then(|u| u.nickname),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not look up the sender");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let vars = Vars {
+            nickname: nickname.as_deref(),
+            openid: env.from_user_name.as_str(),
+            text: facts.content.unwrap_or_default(),
+            login_url: &self.login_url,
+        };
+        let rule_reply = rule.map(|rule| {
+            tracing::info!(rule = %rule.name, msg_type = %env.msg_type, event, "rule matched");
+            rules::render(&rule.reply, &vars)
+        });
+
+        let mut reply = rule_reply;
+        if let Some(webhook) = &self.webhook {
+            let payload = serde_json::json!({
+                "id": incoming.dedup_key(),
+                "account": env.to_user_name,
+                "openid": env.from_user_name,
+                "create_time": env.create_time,
+                "msg_type": env.msg_type,
+                "event": event,
+                "fields": incoming.fields.to_json(),
+                "user": nickname.as_ref().map(|n| serde_json::json!({ "nickname": n })),
+                "rule_reply": reply,
+            });
+            match webhook
+                .deliver(&incoming.dedup_key(), &payload, WEBHOOK_TIMEOUT)
+                .await
+            {
+                Ok(Some(r)) => reply = Some(r),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "webhook failed; using the rules' reply"),
+            }
+        }
+
+        let reply = reply?;
+        if let Err(problem) = reply.validate_for(incoming.is_user_message()) {
+            tracing::error!(
+                problem,
+                "reply is not one WeChat accepts; answering success instead"
+            );
+            return None;
+        }
+        Some(reply)
+    }
+}
