@@ -7,7 +7,10 @@
 //!
 //! Run it with `bench/run` (builds in release first). Options: `--seconds N` per scenario
 //! (default 5), `--concurrency N` connections (default 16), `--only NAME` (a substring of a
-//! scenario name), `--bin PATH` (the wxgate binary, default target/release/wxgate).
+//! scenario name), `--bin PATH` (the wxgate binary, default target/release/wxgate), `--cluster`
+//! (the cluster deployment next to the embedded one: [`cluster`]).
+
+mod cluster;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -21,15 +24,16 @@ use wechat::crypto::{EncodingAesKey, MessageCrypt};
 use wechat::signature::Token;
 
 // The demo account's 服务器配置 (crates/wxgate/src/cli.rs).
-const DEMO_APPID: &str = "wx5d3ad7e0c0ffee00";
-const DEMO_TOKEN: &str = "wxgatedemo";
-const DEMO_AES_KEY: &str = "wxgateDemoEncodingAESKeyNotForProduction000";
+pub(crate) const DEMO_APPID: &str = "wx5d3ad7e0c0ffee00";
+pub(crate) const DEMO_TOKEN: &str = "wxgatedemo";
+pub(crate) const DEMO_AES_KEY: &str = "wxgateDemoEncodingAESKeyNotForProduction000";
 const OPENID: &str = "o6_bmjrPTlm6_2sgVt7hMZOPfL2M";
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Scenario {
     Baseline,
     IndexGuest,
+    IndexLoggedIn,
     PushPlain,
     PushSafe,
     PushRetry,
@@ -38,9 +42,10 @@ enum Scenario {
 }
 
 impl Scenario {
-    const ALL: [Scenario; 7] = [
+    const ALL: [Scenario; 8] = [
         Scenario::Baseline,
         Scenario::IndexGuest,
+        Scenario::IndexLoggedIn,
         Scenario::PushPlain,
         Scenario::PushSafe,
         Scenario::PushRetry,
@@ -52,6 +57,7 @@ impl Scenario {
         match self {
             Scenario::Baseline => "baseline: GET /healthz",
             Scenario::IndexGuest => "GET /index/ (guest page)",
+            Scenario::IndexLoggedIn => "GET /index/ (logged in)",
             Scenario::PushPlain => "push: text, plaintext mode",
             Scenario::PushSafe => "push: text, safe mode (AES)",
             Scenario::PushRetry => "push: WeChat's retry (dedup hit)",
@@ -66,6 +72,7 @@ struct Args {
     concurrency: usize,
     only: Option<String>,
     bin: String,
+    cluster: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -74,6 +81,7 @@ fn parse_args() -> Result<Args, String> {
         concurrency: 16,
         only: None,
         bin: "target/release/wxgate".into(),
+        cluster: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -89,9 +97,10 @@ fn parse_args() -> Result<Args, String> {
             }
             "--only" => args.only = Some(value()?),
             "--bin" => args.bin = value()?,
+            "--cluster" => args.cluster = true,
             "-h" | "--help" => {
                 return Err(
-                    "usage: wxgate-bench [--seconds N] [--concurrency N] [--only NAME] [--bin PATH]"
+                    "usage: wxgate-bench [--seconds N] [--concurrency N] [--only NAME] [--bin PATH] [--cluster]"
                         .into(),
                 );
             }
@@ -234,6 +243,8 @@ impl Pusher {
 
 struct Target {
     base: String,
+    /// The session cookie of a browser that logged in, for [`Scenario::IndexLoggedIn`].
+    logged_in: Option<String>,
     client: reqwest::Client,
     pusher: Pusher,
     /// Unique MsgIds across all workers and scenarios.
@@ -298,6 +309,21 @@ async fn once(t: &Target, scenario: Scenario) -> Result<(), String> {
                 return Err("/index/ without 游客".into());
             }
         }
+        Scenario::IndexLoggedIn => {
+            let cookie = t.logged_in.as_deref().ok_or("no logged-in browser")?;
+            let r = t
+                .client
+                .get(format!("{}/index/", t.base))
+                .header(COOKIE, cookie)
+                .send()
+                .await
+                .map_err(err)?;
+            expect(r.status(), StatusCode::OK, "/index/")?;
+            let page = r.text().await.map_err(err)?;
+            if page.contains("游客") || !page.contains("欢迎:") {
+                return Err("/index/ does not greet the logged-in user".into());
+            }
+        }
         Scenario::PushPlain | Scenario::PushSafe | Scenario::PushRetry => {
             let safe = scenario != Scenario::PushPlain;
             let (url, body) = match scenario {
@@ -333,35 +359,37 @@ async fn once(t: &Target, scenario: Scenario) -> Result<(), String> {
             }
         }
         Scenario::LoginBase => {
-            // A fresh browser: /auth/ → WeChat (the simulator, silent for snsapi_base) →
-            // /empower/ (code exchange with the simulator, user saved, session rotated).
-            let r = t
-                .client
-                .get(format!("{}/auth/?scope=snsapi_base", t.base))
-                .send()
-                .await
-                .map_err(err)?;
-            expect(r.status(), StatusCode::FOUND, "/auth/")?;
-            let session = cookie(&r).ok_or("/auth/ set no session cookie")?;
-            let authorize = location(&r)?;
-            let r = t.client.get(authorize).send().await.map_err(err)?;
-            expect(r.status(), StatusCode::FOUND, "authorize")?;
-            let callback = location(&r)?;
-            let r = t
-                .client
-                .get(callback)
-                .header(COOKIE, session)
-                .send()
-                .await
-                .map_err(err)?;
-            expect(r.status(), StatusCode::SEE_OTHER, "/empower/")
-                .or_else(|_| expect(r.status(), StatusCode::FOUND, "/empower/"))?;
-            if cookie(&r).is_none() {
-                return Err("/empower/ did not rotate the session".into());
-            }
+            login(&t.client, &t.base).await?;
         }
     }
     Ok(())
+}
+
+/// A fresh browser logs in: /auth/ → WeChat (the simulator, silent for snsapi_base) →
+/// /empower/ (code exchange with the simulator, user saved, session rotated). Returns the
+/// logged-in session cookie.
+async fn login(client: &reqwest::Client, base: &str) -> Result<String, String> {
+    let err = |e: reqwest::Error| e.to_string();
+    let r = client
+        .get(format!("{base}/auth/?scope=snsapi_base"))
+        .send()
+        .await
+        .map_err(err)?;
+    expect(r.status(), StatusCode::FOUND, "/auth/")?;
+    let session = cookie(&r).ok_or("/auth/ set no session cookie")?;
+    let authorize = location(&r)?;
+    let r = client.get(authorize).send().await.map_err(err)?;
+    expect(r.status(), StatusCode::FOUND, "authorize")?;
+    let callback = location(&r)?;
+    let r = client
+        .get(callback)
+        .header(COOKIE, session)
+        .send()
+        .await
+        .map_err(err)?;
+    expect(r.status(), StatusCode::SEE_OTHER, "/empower/")
+        .or_else(|_| expect(r.status(), StatusCode::FOUND, "/empower/"))?;
+    cookie(&r).ok_or_else(|| "/empower/ did not rotate the session".into())
 }
 
 struct Outcome {
@@ -446,6 +474,9 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    if args.cluster {
+        return cluster::main(&args).await;
+    }
     let demo = match start_demo(&args.bin) {
         Ok(d) => d,
         Err(e) => {
@@ -461,9 +492,17 @@ async fn main() -> std::process::ExitCode {
         .expect("HTTP client");
     let pusher = Pusher::new(&demo.url);
     let retry = pusher.request(7_000_000_000_000_000_000, true);
+    let logged_in = match login(&client, &demo.url).await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("wxgate-bench: could not log in for the logged-in scenario: {e}");
+            None
+        }
+    };
     let target = Arc::new(Target {
         pusher,
         base: demo.url.clone(),
+        logged_in,
         client,
         next_id: AtomicU64::new(rand::random::<u32>() as u64 * 1_000_000),
         retry,

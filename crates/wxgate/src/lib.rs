@@ -7,6 +7,7 @@
 //! PostgreSQL), [`shared`] (state instances share: memory or Redis), [`sessions`].
 //! The WeChat protocol itself lives in the `wechat` crate; the offline simulator in `wxsim`.
 
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod db;

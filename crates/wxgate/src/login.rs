@@ -18,7 +18,8 @@ use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 use wechat::{Code, OpenId, Scope};
 
-use crate::db::{self, Db};
+use crate::cache::TtlCache;
+use crate::db::{self, Db, User};
 use crate::sessions;
 use crate::shared::Flights;
 
@@ -26,6 +27,13 @@ use crate::shared::Flights;
 const MAX_PENDING: usize = 5;
 /// A code lives 5 minutes at WeChat, so remembering its result longer is pointless.
 const CODE_MEMORY: Duration = Duration::from_secs(300);
+/// How long `/index/` trusts what it read about a user (a nickname changed by a login on
+/// another instance shows within this), and how many users it remembers.
+const GREETING_TTL: Duration = Duration::from_secs(30);
+const GREETING_CACHE: usize = 100_000;
+
+/// A user and when their refresh_token lapses, as the greeting needs them.
+type Greeted = Option<(User, Option<i64>)>;
 
 const SESSION_OPENID: &str = "openid";
 const SESSION_PENDING: &str = "pending_logins";
@@ -128,6 +136,8 @@ pub struct Login {
     /// How long another instance waits for an exchange before taking over (the exchange, the
     /// profile and the database, each within the upstream timeout).
     lease: Duration,
+    /// In front of the greeting's query: a logged-in view then costs no database round trip.
+    greetings: Arc<TtlCache<String, Greeted>>,
 }
 
 impl Login {
@@ -146,6 +156,7 @@ impl Login {
             callback_url: format!("{public_url}/empower/"),
             state_ttl: config.state_ttl,
             lease: config.upstream_timeout * 3 + Duration::from_secs(5),
+            greetings: Arc::new(TtlCache::new(GREETING_TTL, GREETING_CACHE)),
         }
     }
 
@@ -158,7 +169,15 @@ impl Login {
         let Some(openid) = session.get::<String>(SESSION_OPENID).await? else {
             return Ok((None, None));
         };
-        match db::users::find_greeting(&self.db, &openid).await? {
+        let greeted = match self.greetings.get(&openid) {
+            Some(g) => g,
+            None => {
+                let g = db::users::find_greeting(&self.db, &openid).await?;
+                self.greetings.insert(openid.clone(), g.clone());
+                g
+            }
+        };
+        match greeted {
             Some((user, Some(refresh_expires_at))) if refresh_expires_at > db::now() => {
                 sessions::keep_alive(session).await?;
                 Ok((
@@ -176,6 +195,7 @@ impl Login {
             }
             _ => {
                 // The refresh_token lapsed (or the user was removed): log in again.
+                self.greetings.remove(&openid);
                 session.remove::<String>(SESSION_OPENID).await?;
                 Ok((None, Some("登录已过期，请重新登录。")))
             }
@@ -280,6 +300,8 @@ impl Login {
 
         match self.exchange_once(&login, Code::new(code), browser).await {
             Outcome::LoggedIn(openid) => {
+                // What the login just stored is what the next view shows.
+                self.greetings.remove(&openid.as_str().to_owned());
                 // A new session id at the moment of login defeats session fixation.
                 session.cycle_id().await?;
                 session.set_expiry(Some(sessions::logged_in_expiry()));

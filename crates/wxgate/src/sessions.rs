@@ -6,6 +6,11 @@
 //!
 //! A logged-in browser stays logged in for a week after its last visit, but a page view does
 //! not write to the store: the expiry is pushed back at most once an hour ([`keep_alive`]).
+//! With one instance (no Redis) the database store has an in-process cache in front, written
+//! through, so a logged-in view does not read it either; several instances read the shared
+//! store, so that a logout anywhere is seen everywhere at once.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use tower_sessions::cookie::SameSite;
@@ -13,6 +18,7 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 use tower_sessions::{Expiry, MemoryStore, Session, SessionManagerLayer};
 
+use crate::cache::TtlCache;
 use crate::config::{Config, SessionStoreKind};
 use crate::db::{self, Db};
 use crate::shared::redis::Redis;
@@ -56,9 +62,20 @@ pub async fn renewed_now(session: &Session) -> Result<(), tower_sessions::sessio
     session.insert(RENEWED_AT, db::now()).await
 }
 
+/// How long a cached session record is trusted, and how many are cached.
+const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+const CACHE_SIZE: usize = 100_000;
+
 /// The configured store, chosen at start-up.
 #[derive(Clone, Debug)]
-pub enum Store {
+pub struct Store {
+    backend: Backend,
+    /// In front of the database when this is the only instance (no Redis).
+    cache: Option<Arc<TtlCache<Id, Record>>>,
+}
+
+#[derive(Clone, Debug)]
+enum Backend {
     Database(Db),
     Redis(Redis),
     Memory(MemoryStore),
@@ -67,14 +84,24 @@ pub enum Store {
 impl Store {
     /// The store `kind` names; for the database, with a task that sweeps expired sessions.
     pub fn new(kind: SessionStoreKind, db: &Db, redis: Option<&Redis>) -> Self {
-        match (kind, redis) {
-            (SessionStoreKind::Memory, _) => Store::Memory(MemoryStore::default()),
-            (SessionStoreKind::Redis, Some(redis)) => Store::Redis(redis.clone()),
+        let backend = match (kind, redis) {
+            (SessionStoreKind::Memory, _) => Backend::Memory(MemoryStore::default()),
+            (SessionStoreKind::Redis, Some(redis)) => Backend::Redis(redis.clone()),
             // Configuration refuses `redis` without a URL; the database is the safe answer.
             (SessionStoreKind::Database | SessionStoreKind::Redis, _) => {
                 tokio::spawn(sweep_forever(db.clone()));
-                Store::Database(db.clone())
+                Backend::Database(db.clone())
             }
+        };
+        let one_instance = redis.is_none();
+        let cache = (one_instance && matches!(backend, Backend::Database(_)))
+            .then(|| Arc::new(TtlCache::new(CACHE_TTL, CACHE_SIZE)));
+        Store { backend, cache }
+    }
+
+    fn cache(&self, record: &Record) {
+        if let Some(cache) = &self.cache {
+            cache.insert(record.id, record.clone());
         }
     }
 
@@ -140,10 +167,10 @@ fn ttl(record: &Record) -> std::time::Duration {
 #[async_trait]
 impl SessionStore for Store {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        match self {
-            Store::Memory(s) => s.create(record).await,
+        match &self.backend {
+            Backend::Memory(s) => s.create(record).await,
             // Ids are 128 random bits; a collision is handled anyway, by picking another.
-            Store::Database(db) => loop {
+            Backend::Database(db) => loop {
                 let data = encode(record)?;
                 let expires = record.expiry_date.unix_timestamp();
                 let id = record.id.to_string();
@@ -151,11 +178,12 @@ impl SessionStore for Store {
                     .await
                     .map_err(store_error)?
                 {
+                    self.cache(record);
                     return Ok(());
                 }
                 record.id = Id::default();
             },
-            Store::Redis(redis) => loop {
+            Backend::Redis(redis) => loop {
                 let data = encode(record)?;
                 let key = redis.key("session", &record.id.to_string());
                 if redis
@@ -171,9 +199,9 @@ impl SessionStore for Store {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        match self {
-            Store::Memory(s) => s.save(record).await,
-            Store::Database(db) => {
+        match &self.backend {
+            Backend::Memory(s) => s.save(record).await,
+            Backend::Database(db) => {
                 let data = encode(record)?;
                 db::sessions::upsert(
                     db,
@@ -182,9 +210,11 @@ impl SessionStore for Store {
                     record.expiry_date.unix_timestamp(),
                 )
                 .await
-                .map_err(store_error)
+                .map_err(store_error)?;
+                self.cache(record);
+                Ok(())
             }
-            Store::Redis(redis) => {
+            Backend::Redis(redis) => {
                 let data = encode(record)?;
                 let key = redis.key("session", &record.id.to_string());
                 redis
@@ -196,15 +226,25 @@ impl SessionStore for Store {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        match self {
-            Store::Memory(s) => s.load(id).await,
-            Store::Database(db) => {
+        if let Some(record) = self.cache.as_ref().and_then(|c| c.get(id)) {
+            if record.expiry_date.unix_timestamp() > db::now() {
+                return Ok(Some(record));
+            }
+            return Ok(None);
+        }
+        match &self.backend {
+            Backend::Memory(s) => s.load(id).await,
+            Backend::Database(db) => {
                 let data = db::sessions::load(db, &id.to_string(), db::now())
                     .await
                     .map_err(store_error)?;
-                data.map(|d| decode(d.as_bytes())).transpose()
+                let record = data.map(|d| decode(d.as_bytes())).transpose()?;
+                if let Some(r) = &record {
+                    self.cache(r);
+                }
+                Ok(record)
             }
-            Store::Redis(redis) => {
+            Backend::Redis(redis) => {
                 let data = redis
                     .get(&redis.key("session", &id.to_string()))
                     .await
@@ -215,12 +255,15 @@ impl SessionStore for Store {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        match self {
-            Store::Memory(s) => s.delete(id).await,
-            Store::Database(db) => db::sessions::delete(db, &id.to_string())
+        if let Some(cache) = &self.cache {
+            cache.remove(id);
+        }
+        match &self.backend {
+            Backend::Memory(s) => s.delete(id).await,
+            Backend::Database(db) => db::sessions::delete(db, &id.to_string())
                 .await
                 .map_err(store_error),
-            Store::Redis(redis) => redis
+            Backend::Redis(redis) => redis
                 .delete(&redis.key("session", &id.to_string()))
                 .await
                 .map_err(store_error),
