@@ -512,3 +512,29 @@ async fn an_instance_killed_mid_login_holds_nothing_for_ever() {
     );
     assert_eq!(b.greeting(&c.instances[1]).await, "欢迎:张三");
 }
+
+#[tokio::test]
+async fn postgres_without_redis_serves_one_instance_and_says_several_need_redis() {
+    let sim = common::spawn_sim().await;
+    let db = postgres_db();
+    let env: Vec<(String, String)> = [
+        ("WXGATE_APPID", APPID),
+        ("WXGATE_SECRET", SECRET),
+        ("WXGATE_API_BASE", sim.url.as_str()),
+        ("WXGATE_OAUTH_BASE", sim.url.as_str()),
+        ("WXGATE_DATABASE_URL", db.url.as_str()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let instance = Instance::start(&env).await;
+    let b = Browser::new();
+    let done = login_via(&b, &instance, &instance, PANDA).await;
+    assert_eq!(done.status, StatusCode::FOUND);
+    let logs = instance.logs();
+    assert_eq!(
+        logs.matches("several instances need Redis").count(),
+        1,
+        "one clear warning:\n{logs}"
+    );
+}
