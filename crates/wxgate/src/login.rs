@@ -3,18 +3,22 @@
 //! store the user → rotate the session → redirect. `crate::http::login` turns HTTP into these
 //! calls and their results into pages.
 //!
-//! The `state` is ≥128 bits of randomness kept in this browser's session: single use, 10-minute
-//! life. WeChat sometimes redirects twice and people press refresh: a callback this browser
-//! already completed quietly continues, and a code is exchanged only once even when two copies
-//! of the callback race — on one instance or on two ([`crate::shared::Flights`]). Another
-//! browser replaying the URL holds no matching state and gets a 400.
+//! The `state` is ≥128 bits of randomness, single use, with a 10-minute life. A login in
+//! progress costs the server nothing: it travels in the browser's `wxgate_login` cookie, signed
+//! with a key derived from the AppSecret (so every instance can check it, and nobody can forge
+//! one), and a server-side session is created only when the login succeeds. WeChat sometimes
+//! redirects twice and people press refresh: a callback this browser already completed quietly
+//! continues, and a code is exchanged only once even when two copies of the callback race — on
+//! one instance or on two ([`crate::shared::Flights`]). Another browser replaying the URL holds
+//! no matching state and gets a 400.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
+use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 use wechat::{Code, OpenId, Scope};
 
@@ -36,8 +40,12 @@ const GREETING_CACHE: usize = 100_000;
 type Greeted = Option<(User, Option<i64>)>;
 
 const SESSION_OPENID: &str = "openid";
-const SESSION_PENDING: &str = "pending_logins";
 const SESSION_COMPLETED: &str = "completed_states";
+
+/// The cookie that carries this browser's logins in progress.
+pub const LOGIN_COOKIE: &str = "wxgate_login";
+/// Browsers keep cookies up to 4096 bytes: older logins are dropped to stay under this.
+const MAX_COOKIE: usize = 3800;
 
 /// A login this browser started and has not finished.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -98,6 +106,16 @@ pub enum Completion {
     Snapshot,
 }
 
+/// What to do with the `wxgate_login` cookie after a request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LoginCookie {
+    Unchanged,
+    /// Set it to this value (for the state's lifetime).
+    Set(String),
+    /// No login left in progress: remove it.
+    Clear,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
     /// The state is missing, forged, expired, used, or another browser's.
@@ -138,6 +156,8 @@ pub struct Login {
     lease: Duration,
     /// In front of the greeting's query: a logged-in view then costs no database round trip.
     greetings: Arc<TtlCache<String, Greeted>>,
+    /// Signs the `wxgate_login` cookie.
+    cookie_key: [u8; 32],
 }
 
 impl Login {
@@ -157,6 +177,61 @@ impl Login {
             state_ttl: config.state_ttl,
             lease: config.upstream_timeout * 3 + Duration::from_secs(5),
             greetings: Arc::new(TtlCache::new(GREETING_TTL, GREETING_CACHE)),
+            cookie_key: cookie_key(config.secret.secret()),
+        }
+    }
+
+    /// How long the `wxgate_login` cookie lives: as long as a state.
+    pub fn state_ttl(&self) -> Duration {
+        self.state_ttl
+    }
+
+    /// The logins in progress a `wxgate_login` cookie carries, if its signature is ours; the
+    /// expired ones are dropped.
+    fn pending(&self, cookie: Option<&str>) -> Vec<PendingLogin> {
+        let Some((payload, signature)) = cookie.and_then(|c| c.split_once('.')) else {
+            return Vec::new();
+        };
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let (Ok(payload), Ok(signature)) = (b64.decode(payload), b64.decode(signature)) else {
+            return Vec::new();
+        };
+        let mut mac = <Hmac<Sha256>>::new_from_slice(&self.cookie_key)
+            .expect("HMAC accepts keys of any length");
+        mac.update(&payload);
+        // Constant-time comparison.
+        if mac.verify_slice(&signature).is_err() {
+            tracing::info!("a wxgate_login cookie with a bad signature; ignored");
+            return Vec::new();
+        }
+        let mut pending: Vec<PendingLogin> = serde_json::from_slice(&payload).unwrap_or_default();
+        let now = db::now();
+        let ttl = self.state_ttl.as_secs() as i64;
+        pending.retain(|p| now - p.created_at < ttl);
+        pending
+    }
+
+    /// The cookie value carrying `pending`, signed; the oldest logins are dropped if it would
+    /// be too large for a browser.
+    fn seal(&self, mut pending: Vec<PendingLogin>) -> LoginCookie {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        loop {
+            if pending.is_empty() {
+                return LoginCookie::Clear;
+            }
+            let payload = serde_json::to_vec(&pending).unwrap_or_default();
+            let mut mac = <Hmac<Sha256>>::new_from_slice(&self.cookie_key)
+                .expect("HMAC accepts keys of any length");
+            mac.update(&payload);
+            let value = format!(
+                "{}.{}",
+                b64.encode(&payload),
+                b64.encode(mac.finalize().into_bytes())
+            );
+            if value.len() <= MAX_COOKIE {
+                return LoginCookie::Set(value);
+            }
+            pending.remove(0);
         }
     }
 
@@ -202,20 +277,11 @@ impl Login {
         }
     }
 
-    /// `/auth/`: remembers a new state in this browser's session and returns WeChat's
-    /// authorize URL to send the browser to.
-    pub async fn begin(
-        &self,
-        session: &Session,
-        scope: Scope,
-        next: String,
-    ) -> Result<String, LoginError> {
+    /// `/auth/`: a new state, added to this browser's `wxgate_login` cookie, and WeChat's
+    /// authorize URL to send the browser to. Nothing is stored on the server.
+    pub fn begin(&self, cookie: Option<&str>, scope: Scope, next: String) -> (String, LoginCookie) {
         let state = wechat::State::generate();
-        let mut pending: Vec<PendingLogin> =
-            session.get(SESSION_PENDING).await?.unwrap_or_default();
-        let now = db::now();
-        let ttl = self.state_ttl.as_secs() as i64;
-        pending.retain(|p| now - p.created_at < ttl);
+        let mut pending = self.pending(cookie);
         if pending.len() >= MAX_PENDING {
             pending.remove(0);
         }
@@ -223,82 +289,88 @@ impl Login {
             state: state.as_str().to_owned(),
             scope,
             next,
-            created_at: now,
+            created_at: db::now(),
         });
-        session.insert(SESSION_PENDING, pending).await?;
-        if session.get::<String>(SESSION_OPENID).await?.is_none() {
-            // A browser that only started a login is forgotten with its state, so anonymous
-            // hits on /auth/ cannot pile up week-long sessions.
-            session.set_expiry(Some(sessions::pending_login_expiry(self.state_ttl)));
-        }
-        Ok(wechat::authorize_url(
+        let url = wechat::authorize_url(
             &self.oauth_base,
             self.client.appid(),
             &self.callback_url,
             scope,
             &state,
-        ))
+        );
+        (url, self.seal(pending))
     }
 
-    /// `/empower/`: checks the state, exchanges the code (once, however many copies of the
-    /// callback arrive), logs the browser in. `browser` is the raw session cookie the request
-    /// carried: it identifies the browser even after a racing copy rotated its session.
+    /// `/empower/`: checks the state against this browser's `wxgate_login` cookie, exchanges
+    /// the code (once, however many copies of the callback arrive), logs the browser in. The
+    /// state is spent whatever happens, except for a snapshot-page user, whose reload shows the
+    /// same page.
     pub async fn complete(
         &self,
         session: &Session,
-        browser: Option<&str>,
+        cookie: Option<&str>,
         code: Option<String>,
         state: Option<&str>,
-    ) -> Result<Completion, LoginError> {
-        let mut pending: Vec<PendingLogin> =
-            session.get(SESSION_PENDING).await?.unwrap_or_default();
+    ) -> (Result<Completion, LoginError>, LoginCookie) {
+        let mut pending = self.pending(cookie);
         let presented = state.and_then(wechat::State::parse);
         let position = presented.as_ref().and_then(|s| {
             pending
                 .iter()
                 .position(|p| wechat::State::parse(&p.state).is_some_and(|mine| mine.ct_eq(s)))
         });
+        let Some(i) = position else {
+            let done = self
+                .already_completed(session, presented.as_ref(), code.as_deref())
+                .await;
+            return (done, LoginCookie::Unchanged);
+        };
         // Single use: whatever happens next, this state is spent.
-        let login = position.map(|i| pending.remove(i));
-        if login.is_some() {
-            session.insert(SESSION_PENDING, &pending).await?;
-        }
+        let login = pending.remove(i);
+        let spent = self.seal(pending);
+        let result = self.finish(session, &login, code).await;
+        let cookie = match &result {
+            Ok(Completion::Snapshot) => LoginCookie::Unchanged,
+            _ => spent,
+        };
+        (result, cookie)
+    }
 
+    /// A callback whose state this browser no longer holds: one it already completed (refresh,
+    /// back button, WeChat's double redirect) carries on quietly; anything else is stale,
+    /// forged or someone else's.
+    async fn already_completed(
+        &self,
+        session: &Session,
+        presented: Option<&wechat::State>,
+        code: Option<&str>,
+    ) -> Result<Completion, LoginError> {
+        if code.is_none_or(str::is_empty) {
+            return Ok(Completion::Denied);
+        }
+        let completed: Vec<String> = session.get(SESSION_COMPLETED).await?.unwrap_or_default();
+        let already = presented.is_some_and(|s| completed.iter().any(|c| c == s.as_str()));
+        let logged_in = session.get::<String>(SESSION_OPENID).await?.is_some();
+        if already && logged_in {
+            return Ok(Completion::Redirect("/index/".into()));
+        }
+        Err(LoginError::StaleState)
+    }
+
+    async fn finish(
+        &self,
+        session: &Session,
+        login: &PendingLogin,
+        code: Option<String>,
+    ) -> Result<Completion, LoginError> {
         let Some(code) = code.filter(|c| !c.is_empty()) else {
             // The user tapped 拒绝: WeChat redirects with the state only.
             return Ok(Completion::Denied);
         };
-
-        let Some(login) = login else {
-            // A callback this browser already completed (refresh, back button, WeChat's double
-            // redirect): carry on quietly. Anything else is stale, forged or someone else's.
-            let completed: Vec<String> = session.get(SESSION_COMPLETED).await?.unwrap_or_default();
-            let already = presented
-                .as_ref()
-                .is_some_and(|s| completed.iter().any(|c| c == s.as_str()));
-            let logged_in = session.get::<String>(SESSION_OPENID).await?.is_some();
-            if already && logged_in {
-                return Ok(Completion::Redirect("/index/".into()));
-            }
-            if let Some(s) = &presented {
-                match self.replayed(s.as_str(), &code, browser).await {
-                    Some(Outcome::LoggedIn(_)) => {
-                        return Ok(Completion::Redirect("/index/".into()));
-                    }
-                    Some(Outcome::Snapshot) => return Ok(Completion::Snapshot),
-                    _ => {}
-                }
-            }
-            return Err(LoginError::StaleState);
-        };
-        if db::now() - login.created_at >= self.state_ttl.as_secs() as i64 {
-            return Err(LoginError::StaleState);
-        }
         if code.len() > 512 || !code.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(LoginError::MalformedCode);
         }
-
-        match self.exchange_once(&login, Code::new(code), browser).await {
+        match self.exchange_once(login, Code::new(code)).await {
             Outcome::LoggedIn(openid) => {
                 // What the login just stored is what the next view shows.
                 self.greetings.remove(&openid.as_str().to_owned());
@@ -314,7 +386,7 @@ impl Login {
                     completed.remove(0);
                 }
                 session.insert(SESSION_COMPLETED, completed).await?;
-                Ok(Completion::Redirect(login.next))
+                Ok(Completion::Redirect(login.next.clone()))
             }
             Outcome::Snapshot => Ok(Completion::Snapshot),
             Outcome::Failed {
@@ -337,29 +409,22 @@ impl Login {
     /// The exchange for this state and code, run once across instances: when WeChat delivers
     /// the same callback twice at once, the second waits for the first's result instead of
     /// spending the code again (which WeChat answers with 40163). It runs in its own task, so
-    /// a browser that disconnects mid-login does not leave it half done.
-    async fn exchange_once(
-        &self,
-        login: &PendingLogin,
-        code: Code,
-        browser: Option<&str>,
-    ) -> Outcome {
+    /// a browser that disconnects mid-login does not leave it half done. Only a browser whose
+    /// signed cookie holds the state gets here.
+    async fn exchange_once(&self, login: &PendingLogin, code: Code) -> Outcome {
         let key = flight_key(&login.state, code.secret());
         let this = Exchange {
             db: self.db.clone(),
             client: self.client.clone(),
         };
         let scope = login.scope;
-        let browser = browser.map(browser_digest);
         let work = Box::pin(async move {
             let outcome = this.run(code, scope).await;
-            serde_json::to_vec(&Ran { browser, outcome })
-                .unwrap_or_default()
-                .into()
+            serde_json::to_vec(&outcome).unwrap_or_default().into()
         });
         let ran = self.flights.run(&key, self.lease, CODE_MEMORY, work).await;
-        match ran.and_then(|bytes| serde_json::from_slice::<Ran>(&bytes).ok()) {
-            Some(ran) => ran.outcome,
+        match ran.and_then(|bytes| serde_json::from_slice::<Outcome>(&bytes).ok()) {
+            Some(outcome) => outcome,
             None => Outcome::Failed {
                 step: Step::Token,
                 failure: Failure::Storage,
@@ -367,27 +432,6 @@ impl Login {
             },
         }
     }
-
-    /// What this browser (by its pre-login session cookie) already got from this state and
-    /// code — for the second of two racing callbacks, arriving after the first rotated the
-    /// session, or a reload of the snapshot page. A different browser presenting the same URL
-    /// gets `None`.
-    async fn replayed(&self, state: &str, code: &str, browser: Option<&str>) -> Option<Outcome> {
-        let browser = browser_digest(browser?);
-        let bytes = self.flights.finished(&flight_key(state, code)).await?;
-        let ran: Ran = serde_json::from_slice(&bytes).ok()?;
-        let same_browser = ran
-            .browser
-            .is_some_and(|first| bool::from(first.as_bytes().ct_eq(browser.as_bytes())));
-        same_browser.then_some(ran.outcome)
-    }
-}
-
-/// An exchange's result as stored, with (a digest of) the browser that started it.
-#[derive(Serialize, Deserialize)]
-struct Ran {
-    browser: Option<String>,
-    outcome: Outcome,
 }
 
 /// The state and code identify the exchange; stored hashed, as they are credentials.
@@ -396,8 +440,13 @@ fn flight_key(state: &str, code: &str) -> String {
     format!("login:{}", hex::encode(&digest[..16]))
 }
 
-fn browser_digest(cookie: &str) -> String {
-    hex::encode(Sha256::digest(cookie.as_bytes()))
+/// The key that signs `wxgate_login` cookies: derived from the AppSecret, which every instance
+/// has and no browser does.
+fn cookie_key(secret: &str) -> [u8; 32] {
+    let mut mac =
+        <Hmac<Sha256>>::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
+    mac.update(b"wxgate pending-login cookie v1");
+    mac.finalize().into_bytes().into()
 }
 
 /// What one exchange needs; moved into the task that runs it.

@@ -41,11 +41,6 @@ pub fn logged_in_expiry() -> Expiry {
     Expiry::OnInactivity(time::Duration::days(IDLE_DAYS))
 }
 
-/// A browser that only started a login: as long as its `state` is good.
-pub fn pending_login_expiry(state_ttl: std::time::Duration) -> Expiry {
-    Expiry::OnInactivity(time::Duration::seconds(state_ttl.as_secs() as i64))
-}
-
 /// Called on a logged-in page view: marks the session for saving (which pushes its expiry a
 /// week ahead) when that last happened over an hour ago; otherwise the view writes nothing.
 pub async fn keep_alive(session: &Session) -> Result<(), tower_sessions::session::Error> {

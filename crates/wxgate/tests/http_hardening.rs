@@ -159,25 +159,122 @@ async fn a_next_path_in_chinese_is_percent_encoded_in_the_redirect() {
 }
 
 #[tokio::test]
-async fn an_abandoned_login_is_forgotten_with_its_state() {
+async fn a_login_in_progress_stores_nothing_and_a_flood_of_them_leaves_no_trace() {
     let sim = spawn_sim().await;
     let app = spawn_app(&sim.url, &[("state_ttl_secs", "60")]).await;
-    let b = Browser::new();
-    let authorize = b.start_login(&app, "").await;
-    let expiry = || async {
-        let e = common::sql_i64(&app.state.db, "SELECT MAX(expires_at) FROM sessions").await;
-        e - wxgate::db::now()
-    };
-    let pending = expiry().await;
-    assert!(
-        (0..=65).contains(&pending),
-        "a started login lives as long as its state, not a week: {pending} s"
+    let rows = || common::sql_i64(&app.state.db, "SELECT COUNT(*) FROM sessions");
+    // A flood of anonymous /auth/ hits, each a new "browser".
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let hits: Vec<_> = (0..500)
+        .map(|_| {
+            let r = http.get(format!("{}/auth/", app.url)).send();
+            tokio::spawn(r)
+        })
+        .collect();
+    for hit in hits {
+        assert_eq!(hit.await.unwrap().unwrap().status(), StatusCode::FOUND);
+    }
+    assert_eq!(
+        rows().await,
+        0,
+        "logins in progress live in the browser's cookie"
     );
-    let callback = b.consent(&authorize, ZHANG_SAN, "allow").await;
-    assert_eq!(b.get(&callback).await.status, StatusCode::FOUND);
-    let logged_in = expiry().await;
+
+    // The state's cookie lives as long as the state; the login then creates one session.
+    let b = Browser::new();
+    let started = b.get(&format!("{}/auth/", app.url)).await;
+    let cookie = started
+        .set_cookie
+        .iter()
+        .find(|c| c.starts_with("wxgate_login="))
+        .expect("the login cookie");
+    assert!(cookie.contains("Max-Age=60"), "{cookie}");
     assert!(
-        logged_in > 6 * 24 * 3600,
-        "a login lasts a week: {logged_in} s"
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let authorize = started.location().split('#').next().unwrap().to_owned();
+    let callback = b.consent(&authorize, ZHANG_SAN, "allow").await;
+    let done = b.get(&callback).await;
+    assert_eq!(done.status, StatusCode::FOUND);
+    assert!(
+        done.set_cookie
+            .iter()
+            .any(|c| c.starts_with("wxgate_login=;") && c.contains("Max-Age=0")),
+        "the spent state's cookie is cleared: {:?}",
+        done.set_cookie
+    );
+    assert_eq!(rows().await, 1);
+    let expires = common::sql_i64(&app.state.db, "SELECT MAX(expires_at) FROM sessions").await;
+    assert!(
+        expires - wxgate::db::now() > 6 * 24 * 3600,
+        "a login lasts a week"
+    );
+}
+
+#[tokio::test]
+async fn a_forged_or_altered_login_cookie_is_worth_nothing() {
+    let sim = spawn_sim().await;
+    let app = spawn_app(&sim.url, &[]).await;
+    let b = Browser::new();
+    let started = b.get(&format!("{}/auth/", app.url)).await;
+    let cookie = started
+        .set_cookie
+        .iter()
+        .find_map(|c| c.strip_prefix("wxgate_login="))
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_owned();
+    let authorize = started.location().split('#').next().unwrap().to_owned();
+    let callback = b.consent(&authorize, ZHANG_SAN, "allow").await;
+    // Another browser sending an altered copy of the cookie with the callback.
+    let (payload, signature) = cookie.split_once('.').unwrap();
+    let mut altered = payload.to_owned();
+    altered.insert(5, 'A');
+    let http = reqwest::Client::new();
+    for forged in [
+        format!("{altered}.{signature}"),
+        format!("{payload}.AAAA"),
+        "x".into(),
+    ] {
+        let r = http
+            .get(&callback)
+            .header("cookie", format!("wxgate_login={forged}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{forged}");
+    }
+    assert_eq!(sim.sim.calls("/sns/oauth2/access_token"), 0);
+    // The real browser still completes.
+    assert_eq!(b.get(&callback).await.status, StatusCode::FOUND);
+}
+
+#[tokio::test]
+async fn expired_sessions_are_swept_in_batches() {
+    let sim = spawn_sim().await;
+    let app = spawn_app(&sim.url, &[]).await;
+    let db = &app.state.db;
+    let now = wxgate::db::now();
+    let old: Vec<String> = (0..2500)
+        .map(|i| format!("('old{i}', '{{}}', {})", now - 10))
+        .collect();
+    common::sql(
+        db,
+        &format!(
+            "INSERT INTO sessions (id, data, expires_at) VALUES {}, ('live', '{{}}', {})",
+            old.join(", "),
+            now + 3600
+        ),
+        &[],
+    )
+    .await;
+    assert_eq!(wxgate::sessions::sweep(db).await.unwrap(), 2500);
+    assert_eq!(
+        common::sql_i64(db, "SELECT COUNT(*) FROM sessions").await,
+        1
     );
 }

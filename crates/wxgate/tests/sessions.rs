@@ -14,22 +14,42 @@ fn session_cookie(p: &Page) -> String {
 }
 
 #[tokio::test]
-async fn the_cookie_is_httponly_lax_and_secure_only_behind_https() {
+async fn the_cookies_are_httponly_lax_and_secure_only_behind_https() {
     let sim = spawn_sim().await;
-    let app = spawn_app(&sim.url, &[]).await;
-    let c = session_cookie(&Browser::new().get(&format!("{}/auth/", app.url)).await);
-    assert!(c.contains("HttpOnly"), "{c}");
-    assert!(c.contains("SameSite=Lax"), "{c}");
-    assert!(!c.contains("Secure"), "{c}");
-
-    let app = spawn_app(&sim.url, &[("public_url", "https://wx.example.com")]).await;
-    let p = Browser::new().get(&format!("{}/auth/", app.url)).await;
-    let c = session_cookie(&p);
-    assert!(c.contains("Secure"), "{c}");
-    assert!(
-        p.location()
-            .contains("redirect_uri=https%3A%2F%2Fwx%2Eexample%2Ecom%2Fempower%2F")
-    );
+    for (public, secure) in [(None, false), (Some("https://wx.example.com"), true)] {
+        let extra: Vec<(&str, &str)> = public.map(|p| ("public_url", p)).into_iter().collect();
+        let app = spawn_app(&sim.url, &extra).await;
+        let b = Browser::new();
+        let started = b.get(&format!("{}/auth/", app.url)).await;
+        let login = started
+            .set_cookie
+            .iter()
+            .find(|c| c.starts_with("wxgate_login="))
+            .expect("the login cookie")
+            .clone();
+        let authorize = started.location().split('#').next().unwrap().to_owned();
+        let callback = b.consent(&authorize, PANDA, "allow").await;
+        // Behind https the callback goes to the public URL: send it to the test server.
+        let callback = match public {
+            Some(p) => callback.replacen(p, &app.url, 1),
+            None => callback,
+        };
+        let done = b.get(&callback).await;
+        assert_eq!(done.status, StatusCode::FOUND, "{}", done.body);
+        let session = session_cookie(&done);
+        for c in [&login, &session] {
+            assert!(c.contains("HttpOnly"), "{c}");
+            assert!(c.contains("SameSite=Lax"), "{c}");
+            assert_eq!(c.contains("Secure"), secure, "{c}");
+        }
+        if secure {
+            assert!(
+                started
+                    .location()
+                    .contains("redirect_uri=https%3A%2F%2Fwx%2Eexample%2Ecom%2Fempower%2F")
+            );
+        }
+    }
 }
 
 #[tokio::test]

@@ -13,8 +13,7 @@ use tower_sessions::Session;
 use wechat::Scope;
 
 use crate::http::page::{AppError, Link, Message, found};
-use crate::login::{Completion, Failure, LoginError, Step};
-use crate::sessions;
+use crate::login::{Completion, Failure, LOGIN_COOKIE, LoginCookie, LoginError, Step};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -56,7 +55,7 @@ fn bad_query(rejection: QueryRejection) -> Message {
 
 async fn auth(
     State(app): State<AppState>,
-    session: Session,
+    headers: HeaderMap,
     query: Result<Query<AuthQuery>, QueryRejection>,
 ) -> Response {
     let result: Result<Response, AppError> = async {
@@ -77,8 +76,9 @@ async fn auth(
                     .link(Link::retry())
             })?,
         };
-        let url = app.login.begin(&session, scope, next).await.map_err(page)?;
-        Ok(found(&url))
+        let cookie = request_cookie(&headers, LOGIN_COOKIE);
+        let (url, cookie) = app.login.begin(cookie.as_deref(), scope, next);
+        Ok(with_login_cookie(&app, found(&url), cookie))
     }
     .await;
     result.unwrap_or_else(|e| e.into_response(&app.templates))
@@ -109,12 +109,12 @@ async fn empower(
         Ok(Query(q)) => q,
         Err(rejection) => return bad_query(rejection).render(&app.templates),
     };
-    let browser = session_cookie(&headers);
-    let completed = app
+    let cookie = request_cookie(&headers, LOGIN_COOKIE);
+    let (completed, cookie) = app
         .login
-        .complete(&session, browser.as_deref(), q.code, q.state.as_deref())
+        .complete(&session, cookie.as_deref(), q.code, q.state.as_deref())
         .await;
-    match completed {
+    let response = match completed {
         Ok(Completion::Redirect(to)) => found(&to),
         Ok(Completion::Denied) => Message::new(StatusCode::OK, "您未授权,无法获取用户信息")
             .line("需要你的授权才能登录。")
@@ -126,21 +126,44 @@ async fn empower(
             .render(&app.templates),
         Ok(Completion::Snapshot) => snapshot_page().render(&app.templates),
         Err(e) => page(e).into_response(&app.templates),
-    }
+    };
+    with_login_cookie(&app, response, cookie)
 }
 
-/// The raw session cookie this request carried: it identifies the browser even after the
-/// session it named was rotated away by a login that finished meanwhile.
-fn session_cookie(headers: &HeaderMap) -> Option<String> {
+/// The value of the cookie `name` this request carried.
+fn request_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .find_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            (name == sessions::COOKIE_NAME).then(|| value.to_owned())
+            let (n, value) = pair.trim().split_once('=')?;
+            (n == name).then(|| value.to_owned())
         })
+}
+
+/// Adds the `wxgate_login` cookie the login asked for: HttpOnly, SameSite=Lax (WeChat's
+/// redirect back is a top-level navigation, which carries it), Secure behind https, for as
+/// long as a state lives.
+fn with_login_cookie(app: &AppState, mut response: Response, cookie: LoginCookie) -> Response {
+    let (value, max_age) = match cookie {
+        LoginCookie::Unchanged => return response,
+        LoginCookie::Set(v) => (v, app.login.state_ttl().as_secs()),
+        LoginCookie::Clear => (String::new(), 0),
+    };
+    let secure = if app.config.is_https() {
+        "; Secure"
+    } else {
+        ""
+    };
+    let header = format!(
+        "{LOGIN_COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(&header) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
 }
 
 fn snapshot_page() -> Message {

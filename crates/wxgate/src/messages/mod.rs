@@ -104,6 +104,16 @@ fn fresh_timestamp(timestamp: &str, window: Duration) -> Option<i64> {
     (db::now().abs_diff(sent_at) <= window.as_secs()).then_some(sent_at)
 }
 
+/// How long what is needed to recognise a push again must be kept: until its timestamp is no
+/// longer accepted — in either direction of clock skew, a push stamped `sent_at` is accepted
+/// until `sent_at + window` — so a replay is still recognised whatever the window, and at
+/// least through WeChat's retries.
+fn remember_for(sent_at: i64, window: Duration, now: i64) -> Duration {
+    let acceptable_until = sent_at.saturating_add(window.as_secs() as i64);
+    let left = acceptable_until.saturating_sub(now).max(0) as u64 + 1;
+    Duration::from_secs(left).max(RETRY_WINDOW)
+}
+
 impl MessageServer {
     pub fn new(
         config: MessageConfig,
@@ -157,14 +167,8 @@ impl MessageServer {
         self.refuse(StatusCode::BAD_REQUEST, "malformed query string")
     }
 
-    /// How long what is needed to recognise a push again must be kept: until its timestamp is
-    /// no longer accepted (so a replay is still recognised, whatever the window), and at least
-    /// through WeChat's retries.
     fn remember_for(&self, sent_at: i64) -> Duration {
-        let acceptable_until =
-            sent_at.saturating_add(self.config.timestamp_window.as_secs() as i64);
-        let left = acceptable_until.saturating_sub(db::now()).max(0) as u64 + 1;
-        Duration::from_secs(left).max(RETRY_WINDOW)
+        remember_for(sent_at, self.config.timestamp_window, db::now())
     }
 
     /// GET: WeChat checks the URL when the console saves it; `echostr` is echoed verbatim only
@@ -435,5 +439,29 @@ impl MessageServer {
             return None;
         }
         Some(reply)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_push_is_remembered_as_long_as_its_timestamp_is_accepted() {
+        let hour = Duration::from_secs(3600);
+        let now = 1_800_000_000;
+        // Stamped now, with an hour's window: an hour (a replay 310 s later is still known).
+        assert_eq!(remember_for(now, hour, now), Duration::from_secs(3601));
+        // Stamped by a clock an hour ahead: accepted for two hours from now.
+        assert_eq!(
+            remember_for(now + 3600, hour, now),
+            Duration::from_secs(7201)
+        );
+        // Stamped an hour ago: about to go stale, but WeChat's retries are still covered.
+        assert_eq!(remember_for(now - 3600, hour, now), RETRY_WINDOW);
+        assert_eq!(
+            remember_for(i64::MAX, hour, now),
+            Duration::from_secs((i64::MAX - now) as u64 + 1)
+        );
     }
 }

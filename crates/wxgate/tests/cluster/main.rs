@@ -359,11 +359,20 @@ async fn with_redis_down_pushes_are_answered_logins_get_a_page_and_it_recovers_a
     .await;
     assert_eq!(status, StatusCode::OK);
     assert!(reply.contains("rule: 还在吗"), "{reply}");
-    for path in ["/index/", "/auth/"] {
-        let p = b.get(&format!("{}{path}", c.url(0))).await;
-        assert_eq!(p.status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
-        assert!(p.body.contains("服务暂时不可用"), "{path}: {}", p.body);
-    }
+    // A logged-in page needs its session: a 503 page with a way to try again.
+    let p = b.get(&format!("{}/index/", c.url(0))).await;
+    assert_eq!(p.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(p.body.contains("服务暂时不可用"), "{}", p.body);
+    // Starting a login needs no store; finishing one cannot save the session: a page again.
+    let other = Browser::new();
+    let done = login_via(&other, &c.instances[1], &c.instances[0], PANDA).await;
+    assert_eq!(
+        done.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        done.body
+    );
+    assert!(done.body.contains("服务暂时不可用"), "{}", done.body);
     let logs = c.instances[1].logs();
     assert!(logs.contains("Redis is unreachable"), "one warning: {logs}");
 
@@ -537,4 +546,31 @@ async fn postgres_without_redis_serves_one_instance_and_says_several_need_redis(
         1,
         "one clear warning:\n{logs}"
     );
+}
+
+#[tokio::test]
+async fn a_push_is_remembered_as_long_as_its_timestamp_is_accepted() {
+    // With an hour's window, a push replayed 310 s later must still be recognised: what
+    // recognises it (the dedup entry and the signature binding) lives an hour.
+    let rules = rules_file(ECHO_RULE);
+    let c = Cluster::start(1, &[("config", &rules), ("timestamp_window_secs", "3600")]).await;
+    let openid = &wxsim::default_users()[ZHANG_SAN].openid;
+    let (status, _) = push(
+        c.url(0),
+        &signed_query(wxgate::db::now(), "n7201"),
+        &text_push(openid, 7201, "记住我"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let client = redis::Client::open(c.redis_url.as_str()).unwrap();
+    let mut conn = client.get_connection().unwrap();
+    let keys = redis_keys(&c.redis_url, &c.prefix);
+    for kind in ["flight:push:", "claim:sig:"] {
+        let key = keys
+            .iter()
+            .find(|k| k.contains(kind))
+            .unwrap_or_else(|| panic!("no {kind} key in {keys:?}"));
+        let ttl: i64 = redis::cmd("PTTL").arg(key).query(&mut conn).unwrap();
+        assert!(ttl > 3_500_000, "{key} lives {ttl} ms");
+    }
 }
