@@ -17,6 +17,10 @@ pub use crate::messages::config::{MessageConfig, MessageMode, WebhookConfig};
 pub const KEYS: &[(&str, &str)] = &[
     ("listen", "address to listen on (default 127.0.0.1:8000)"),
     (
+        "max_connections",
+        "connections open at once; past it a new one gets 503 and is closed (default 4096)",
+    ),
+    (
         "public_url",
         "origin WeChat redirects back to (default http://<listen>)",
     ),
@@ -146,6 +150,7 @@ pub enum SessionStoreKind {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub listen: SocketAddr,
+    pub max_connections: usize,
     /// `None` means "derive from the address actually bound" (so port 0 works in tests).
     pub public_url: Option<String>,
     pub appid: AppId,
@@ -427,6 +432,7 @@ impl Sources {
                 format!("{listen_text:?} is not an address like 127.0.0.1:8000"),
             )
         })?;
+        let max_connections = self.number("max_connections", 4096, 16..=1_000_000)? as usize;
         let public_url = self
             .get("public_url")
             .map(|u| origin("public_url", u))
@@ -521,6 +527,7 @@ impl Sources {
         };
         Ok(Config {
             listen,
+            max_connections,
             public_url,
             appid,
             secret: AppSecret::new(secret),

@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::db::{Db, Engine};
 use crate::http;
+use crate::http::connection;
 use crate::login::Login;
 use crate::messages::MessageServer;
 use crate::platform::Platform;
@@ -84,6 +85,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
+        raise_open_files_limit(config.max_connections);
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -167,22 +169,28 @@ impl Application {
     ///
     /// This is `axum::serve` plus what it lacks: a connection that has not sent a complete
     /// request head within [`HEADER_READ_TIMEOUT`] — silent, trickling, or idle between
-    /// requests — is closed, so slow clients cannot hold connections open (slowloris). It
-    /// speaks HTTP/1.1 only: WeChat, browsers and TLS proxies in front of wxgate use it, and
-    /// cleartext HTTP/2 would be one more way to hold a connection open. Body and handler time
-    /// limits are layers in [`crate::http::router`].
+    /// requests — is closed, so slow clients cannot hold connections open (slowloris); a
+    /// response the client does not take within [`connection::WRITE_TIMEOUT`] closes the
+    /// connection; and past `WXGATE_MAX_CONNECTIONS` open connections a new one is answered
+    /// 503 and closed. It speaks HTTP/1.1 only: WeChat, browsers and TLS proxies in front of
+    /// wxgate use it, and cleartext HTTP/2 would be one more way to hold a connection open.
+    /// Body and handler time limits are layers in [`crate::http::router`].
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         use hyper_util::rt::{TokioIo, TokioTimer};
         use tower::ServiceExt;
 
         let Application {
-            listener, router, ..
+            listener,
+            router,
+            state,
         } = self;
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT);
+        let open = std::sync::Arc::new(tokio::sync::Semaphore::new(state.config.max_connections));
+        let refusals = crate::throttled_log::ThrottledLog::default();
         let shutdown = shutdown_signal();
         tokio::pin!(shutdown);
         loop {
@@ -198,16 +206,30 @@ impl Application {
                 },
                 () = &mut shutdown => break,
             };
+            let Ok(permit) = open.clone().try_acquire_owned() else {
+                if let Some(unlogged) = refusals.allow("max_connections") {
+                    tracing::warn!(
+                        max_connections = state.config.max_connections,
+                        unlogged_since_last = unlogged,
+                        "too many open connections: new ones get 503 (WXGATE_MAX_CONNECTIONS)"
+                    );
+                }
+                tokio::spawn(connection::refuse_over_capacity(stream));
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
             let service =
                 hyper_util::service::TowerToHyperService::new(router.clone().map_request(
                     |r: axum::http::Request<hyper::body::Incoming>| r.map(axum::body::Body::new),
                 ));
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            let io = connection::TimedWrite::new(stream, connection::WRITE_TIMEOUT);
+            let connection = builder.serve_connection(TokioIo::new(io), service);
             let connection = graceful.watch(connection);
             tokio::spawn(async move {
                 if let Err(e) = connection.await {
                     tracing::debug!(error = %e, "connection ended with an error");
                 }
+                drop(permit);
             });
         }
         tracing::info!("shutting down: finishing requests in flight");
@@ -218,6 +240,42 @@ impl Application {
             tracing::warn!("requests still running after the grace period were cut off");
         }
         Ok(())
+    }
+}
+
+/// Lets the process open enough files for `max_connections` connections plus the database and
+/// outbound calls: the soft limit is often 1024 while the hard one is far higher. Warns when
+/// even the hard limit is too low.
+fn raise_open_files_limit(max_connections: usize) {
+    #[cfg(unix)]
+    {
+        let wanted = max_connections as u64 + 256;
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+                return;
+            }
+            if (limit.rlim_cur as u64) < wanted {
+                let raised = libc::rlimit {
+                    rlim_cur: (wanted.min(limit.rlim_max as u64)) as libc::rlim_t,
+                    rlim_max: limit.rlim_max,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                    limit = raised;
+                }
+            }
+        }
+        if (limit.rlim_cur as u64) < wanted {
+            tracing::warn!(
+                open_files = limit.rlim_cur as u64,
+                max_connections,
+                "the open-files limit is lower than WXGATE_MAX_CONNECTIONS needs: raise it (ulimit -n) or lower WXGATE_MAX_CONNECTIONS"
+            );
+        }
     }
 }
 

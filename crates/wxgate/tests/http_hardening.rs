@@ -278,3 +278,54 @@ async fn expired_sessions_are_swept_in_batches() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_client_that_never_reads_its_answers_is_disconnected() {
+    let (app, _sim) = app().await;
+    let stream = TcpStream::connect(addr(&app)).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    // Pipelines thousands of requests, reads nothing.
+    const SENT: usize = 10_000;
+    let sending = tokio::spawn(async move {
+        let request = b"GET /index/ HTTP/1.1\r\nHost: x\r\n\r\n".repeat(SENT);
+        let _ = writer.write_all(&request).await;
+        writer
+    });
+    tokio::time::sleep(Duration::from_secs(13)).await;
+    // Past the write timeout (10 s) the server has given up on this connection: what the
+    // kernel still holds arrives, then the end, long before 10,000 answers.
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), reader.read_to_end(&mut answer)).await;
+    let answers = String::from_utf8_lossy(&answer)
+        .matches("HTTP/1.1 200")
+        .count();
+    assert!(read.is_ok(), "the connection was closed");
+    assert!(answers < SENT, "cut off after {answers} answers");
+    sending.abort();
+}
+
+#[tokio::test]
+async fn past_the_connection_limit_a_new_connection_gets_a_503_and_is_closed() {
+    let sim = spawn_sim().await;
+    let app = spawn_app(&sim.url, &[("max_connections", "16")]).await;
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        let mut s = TcpStream::connect(addr(&app)).await.unwrap();
+        s.write_all(b"GET /index/ HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        held.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut extra = TcpStream::connect(addr(&app)).await.unwrap();
+    let answer = read_until_closed(&mut extra, Duration::from_secs(5))
+        .await
+        .expect("answered and closed at once");
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("too many connections"), "{answer}");
+    // Connections that end make room again.
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = reqwest::get(format!("{}/index/", app.url)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}

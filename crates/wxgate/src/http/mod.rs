@@ -4,6 +4,7 @@
 //! [`health`].
 
 pub mod admin;
+pub mod connection;
 pub mod health;
 pub mod jssdk;
 pub mod login;
