@@ -246,6 +246,8 @@ impl Application {
 /// Lets the process open enough files for `max_connections` connections plus the database and
 /// outbound calls: the soft limit is often 1024 while the hard one is far higher. Warns when
 /// even the hard limit is too low.
+// rlim_t is u64 on Linux but not on every unix.
+#[allow(clippy::unnecessary_cast)]
 fn raise_open_files_limit(max_connections: usize) {
     #[cfg(unix)]
     {
