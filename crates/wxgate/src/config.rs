@@ -17,6 +17,14 @@ pub use crate::messages::config::{MessageConfig, MessageMode, WebhookConfig};
 pub const KEYS: &[(&str, &str)] = &[
     ("listen", "address to listen on (default 127.0.0.1:8000)"),
     (
+        "trusted_proxies",
+        "proxies whose X-Forwarded-For is believed: addresses or networks, comma-separated (default none)",
+    ),
+    (
+        "login_rate_per_minute",
+        "/auth/ and /empower/ requests allowed per client address and minute (default 120; 0: no limit)",
+    ),
+    (
         "max_connections",
         "connections open at once; past it a new one gets 503 and is closed (default 4096)",
     ),
@@ -151,6 +159,10 @@ pub enum SessionStoreKind {
 pub struct Config {
     pub listen: SocketAddr,
     pub max_connections: usize,
+    /// Proxies whose `X-Forwarded-For` is believed (rate limits).
+    pub trusted_proxies: Vec<crate::http::rate_limit::Network>,
+    /// `/auth/` and `/empower/` per client address and minute; 0: no limit.
+    pub login_rate_per_minute: u32,
     /// `None` means "derive from the address actually bound" (so port 0 works in tests).
     pub public_url: Option<String>,
     pub appid: AppId,
@@ -433,6 +445,16 @@ impl Sources {
             )
         })?;
         let max_connections = self.number("max_connections", 4096, 16..=1_000_000)? as usize;
+        let trusted_proxies = self
+            .get("trusted_proxies")
+            .unwrap_or("")
+            .split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(crate::http::rate_limit::Network::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|m| error("trusted_proxies", m))?;
+        let login_rate_per_minute =
+            self.number("login_rate_per_minute", 120, 0..=1_000_000)? as u32;
         let public_url = self
             .get("public_url")
             .map(|u| origin("public_url", u))
@@ -528,6 +550,8 @@ impl Sources {
         Ok(Config {
             listen,
             max_connections,
+            trusted_proxies,
+            login_rate_per_minute,
             public_url,
             appid,
             secret: AppSecret::new(secret),

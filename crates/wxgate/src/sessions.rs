@@ -127,7 +127,8 @@ pub async fn sweep(db: &Db) -> Result<u64, sqlx::Error> {
 
 /// Sweeps every [`SWEEP_EVERY`]; an error is logged and the next sweep tried as usual.
 async fn sweep_forever(db: Db) {
-    let mut every = tokio::time::interval(SWEEP_EVERY);
+    let mut every =
+        tokio::time::interval_at(tokio::time::Instant::now() + SWEEP_EVERY, SWEEP_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;

@@ -136,6 +136,21 @@ impl Application {
             &config,
             &public_url,
         );
+        let limits = std::sync::Arc::new(crate::http::rate_limit::RateLimits::new(
+            config.trusted_proxies.clone(),
+            config.login_rate_per_minute,
+        ));
+        let sweeping = std::sync::Arc::downgrade(&limits);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                match sweeping.upgrade() {
+                    Some(limits) => limits.forget_idle(),
+                    None => return,
+                }
+            }
+        });
         let state = AppState::new(Inner {
             config,
             public_url,
@@ -145,6 +160,7 @@ impl Application {
             login,
             platform,
             messages,
+            limits,
         });
         let router = http::router(state.clone(), store);
         Ok(Self {
@@ -218,9 +234,17 @@ impl Application {
                 continue;
             };
             let _ = stream.set_nodelay(true);
+            // The peer's address, for rate limits (http::rate_limit).
+            let peer = axum::extract::ConnectInfo(stream.peer_addr().ok());
             let service =
                 hyper_util::service::TowerToHyperService::new(router.clone().map_request(
-                    |r: axum::http::Request<hyper::body::Incoming>| r.map(axum::body::Body::new),
+                    move |r: axum::http::Request<hyper::body::Incoming>| {
+                        let mut r = r.map(axum::body::Body::new);
+                        if let axum::extract::ConnectInfo(Some(addr)) = peer {
+                            r.extensions_mut().insert(axum::extract::ConnectInfo(addr));
+                        }
+                        r
+                    },
                 ));
             let io = connection::TimedWrite::new(stream, connection::WRITE_TIMEOUT);
             let connection = builder.serve_connection(TokioIo::new(io), service);

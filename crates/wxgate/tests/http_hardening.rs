@@ -161,7 +161,11 @@ async fn a_next_path_in_chinese_is_percent_encoded_in_the_redirect() {
 #[tokio::test]
 async fn a_login_in_progress_stores_nothing_and_a_flood_of_them_leaves_no_trace() {
     let sim = spawn_sim().await;
-    let app = spawn_app(&sim.url, &[("state_ttl_secs", "60")]).await;
+    let app = spawn_app(
+        &sim.url,
+        &[("state_ttl_secs", "60"), ("login_rate_per_minute", "0")],
+    )
+    .await;
     let rows = || common::sql_i64(&app.state.db, "SELECT COUNT(*) FROM sessions");
     // A flood of anonymous /auth/ hits, each a new "browser".
     let http = reqwest::Client::builder()
@@ -328,4 +332,120 @@ async fn past_the_connection_limit_a_new_connection_gets_a_503_and_is_closed() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let r = reqwest::get(format!("{}/index/", app.url)).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn logins_are_rate_limited_per_client_address() {
+    let sim = spawn_sim().await;
+    let app = spawn_app(&sim.url, &[("login_rate_per_minute", "5")]).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |path: &str, forwarded: Option<&str>| {
+        let mut r = http.get(format!("{}{path}", app.url));
+        if let Some(f) = forwarded {
+            r = r.header("x-forwarded-for", f);
+        }
+        r.send()
+    };
+    for _ in 0..4 {
+        assert_eq!(
+            get("/auth/", None).await.unwrap().status(),
+            StatusCode::FOUND
+        );
+    }
+    // Junk callbacks count too: each would cost a call to WeChat.
+    assert_eq!(
+        get("/empower/?code=junk&state=junk", None)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    let refused = get("/auth/", None).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=13).contains(&wait), "{wait}");
+    assert!(refused.text().await.unwrap().contains("请求过于频繁"));
+    let refused = get("/empower/?code=junk&state=junk", None).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Anyone can send X-Forwarded-For: without trusted proxies it changes nothing.
+    let spoofed = get("/auth/", Some("198.51.100.9")).await.unwrap();
+    assert_eq!(spoofed.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Other pages are not limited.
+    assert_eq!(get("/index/", None).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(sim.sim.calls("/sns/oauth2/access_token"), 0);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_address_has_its_own_budget() {
+    let sim = spawn_sim().await;
+    let app = spawn_app(
+        &sim.url,
+        &[
+            ("login_rate_per_minute", "2"),
+            ("trusted_proxies", "127.0.0.0/8, ::1"),
+        ],
+    )
+    .await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let auth = |client: &'static str| {
+        http.get(format!("{}/auth/", app.url))
+            .header("x-forwarded-for", client)
+            .send()
+    };
+    for client in ["203.0.113.1", "203.0.113.2"] {
+        assert_eq!(auth(client).await.unwrap().status(), StatusCode::FOUND);
+        assert_eq!(auth(client).await.unwrap().status(), StatusCode::FOUND);
+        assert_eq!(
+            auth(client).await.unwrap().status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "{client}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn failed_admin_authentications_are_rate_limited() {
+    const ADMIN: &str = "rate-limit-admin-token-0123456789";
+    let sim = spawn_sim().await;
+    let app = spawn_app(&sim.url, &[("admin_token", ADMIN)]).await;
+    let http = reqwest::Client::new();
+    let with = |token: &str| {
+        http.get(format!("{}/admin/users", app.url))
+            .bearer_auth(token)
+            .send()
+    };
+    // A script may call as often as it likes with the right token.
+    for _ in 0..20 {
+        assert_eq!(with(ADMIN).await.unwrap().status(), StatusCode::OK);
+    }
+    for _ in 0..10 {
+        assert_eq!(
+            with("guess").await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let blocked = with("guess").await.unwrap();
+    assert_eq!(blocked.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = blocked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // While blocked, the token is not even looked at: a right guess gets the same 429.
+    assert_eq!(
+        with(ADMIN).await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    assert_eq!(with(ADMIN).await.unwrap().status(), StatusCode::OK);
 }

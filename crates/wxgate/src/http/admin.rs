@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use wechat::menu::{Menu, MenuFormat};
 
+use crate::http::rate_limit;
 use crate::menus::{PublishError, Published, publish_menu};
 use crate::platform::explain;
 use crate::state::AppState;
@@ -54,6 +55,22 @@ async fn require_admin(State(app): State<AppState>, request: Request, next: Next
             "the admin API is off: set WXGATE_ADMIN_TOKEN to turn it on",
         );
     };
+    // An address that failed too often gets a 429 without its token being looked at.
+    let client = rate_limit::client_of(&app, &request);
+    if let Some(ip) = client
+        && let Err(wait) = app.limits.blocked(ip)
+    {
+        return rate_limit::too_many_json(
+            wait,
+            "too many failed authentications from this address",
+        );
+    }
+    let failed = |response: Response| match client.map(|ip| app.limits.failed(ip)) {
+        Some(Err(wait)) => {
+            rate_limit::too_many_json(wait, "too many failed authentications from this address")
+        }
+        _ => response,
+    };
     // The scheme is case-insensitive (RFC 9110 §11.1): `bearer x` is a bearer token too.
     let presented = request
         .headers()
@@ -64,13 +81,15 @@ async fn require_admin(State(app): State<AppState>, request: Request, next: Next
         .map(|(_, token)| token);
     match presented {
         Some(token) if same_secret(token.trim(), expected) => next.run(request).await,
-        Some(_) => error(StatusCode::UNAUTHORIZED, "wrong admin token"),
-        None => (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            Json(json!({ "error": "missing Authorization: Bearer <WXGATE_ADMIN_TOKEN>" })),
-        )
-            .into_response(),
+        Some(_) => failed(error(StatusCode::UNAUTHORIZED, "wrong admin token")),
+        None => failed(
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                Json(json!({ "error": "missing Authorization: Bearer <WXGATE_ADMIN_TOKEN>" })),
+            )
+                .into_response(),
+        ),
     }
 }
 

@@ -16,13 +16,20 @@ use crate::http::page::{AppError, Link, Message, found};
 use crate::login::{Completion, Failure, LOGIN_COOKIE, LoginCookie, LoginError, Step};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
+pub fn router(app: &AppState) -> Router<AppState> {
+    // Starting and finishing logins is limited per client address (rate_limit.rs).
+    let limited = Router::new()
+        .route("/auth/", get(auth))
+        .route("/empower/", get(empower))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            crate::http::rate_limit::limit_logins,
+        ));
     Router::new()
         .route("/", get(|| async { found("/index/") }))
         .route("/index/", get(index))
-        .route("/auth/", get(auth))
-        .route("/empower/", get(empower))
         .route("/logout/", post(logout))
+        .merge(limited)
 }
 
 async fn index(State(app): State<AppState>, session: Session) -> Response {

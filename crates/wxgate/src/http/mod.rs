@@ -9,6 +9,7 @@ pub mod health;
 pub mod jssdk;
 pub mod login;
 pub mod page;
+pub mod rate_limit;
 pub mod weixin;
 
 use std::time::Duration;
@@ -37,7 +38,7 @@ pub fn router(app: AppState, store: sessions::Store) -> Router {
     let request_timeout =
         (app.config.upstream_timeout * 3 + Duration::from_secs(5)).max(Duration::from_secs(30));
     let routes = Router::new()
-        .merge(login::router())
+        .merge(login::router(&app))
         .merge(health::router())
         .merge(weixin::router(&app))
         .merge(jssdk::router())
