@@ -113,6 +113,14 @@ impl Application {
                 "PostgreSQL without WXGATE_REDIS_URL: fine for one instance, but several instances need Redis to share push deduplication, logins in progress and the token lock"
             );
         }
+        if let Some(warning) = config
+            .message
+            .as_ref()
+            .and_then(|m| m.webhook.as_ref())
+            .and_then(|w| crate::messages::webhook::insecure_url(&w.url))
+        {
+            tracing::warn!("{warning}");
+        }
         let store = sessions::Store::new(config.session_store, &db, shared.redis.as_ref());
         let messages = config
             .message

@@ -556,8 +556,8 @@ enum Answer {
     Status(u16),
 }
 
-/// Each delivery: (signature header, delivery header, body).
-type Seen = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
+/// Each delivery: (signature header, delivery header, body, timestamp header).
+type Seen = Arc<Mutex<Vec<(String, String, Vec<u8>, String)>>>;
 
 struct Receiver {
     url: String,
@@ -587,6 +587,7 @@ impl Receiver {
                             header("x-wxgate-signature"),
                             header("x-wxgate-delivery"),
                             body.to_vec(),
+                            header("x-wxgate-timestamp"),
                         ));
                         tokio::time::sleep(delay).await;
                         use axum::response::IntoResponse;
@@ -647,11 +648,13 @@ async fn the_webhook_gets_signed_json_and_its_reply_wins() {
 
     let seen = hook.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1);
-    let (signature, delivery, body) = &seen[0];
+    let (signature, delivery, body, timestamp) = &seen[0];
+    let timestamp: i64 = timestamp.parse().expect("X-Wxgate-Timestamp");
+    assert!((wxgate::db::now() - timestamp).abs() < 60);
     assert_eq!(
         signature,
-        &wxgate::messages::webhook::sign(HOOK_SECRET, body),
-        "HMAC over the exact body"
+        &wxgate::messages::webhook::sign(HOOK_SECRET, timestamp, body),
+        "HMAC over the time and the exact body"
     );
     let json: serde_json::Value = serde_json::from_slice(body).unwrap();
     assert_eq!(json["openid"], OPENID);
@@ -1062,8 +1065,45 @@ async fn the_python_example_receiver_in_the_readme_works() {
         },
     )
     .await;
+    // A captured delivery cannot be replayed, nor an old one passed off as new.
+    let http = reqwest::Client::new();
+    let body = br#"{"msg_type":"text","openid":"o","fields":{"Content":"time"}}"#;
+    let send = |timestamp: i64, delivery: &str| {
+        http.post(&url)
+            .header("x-wxgate-timestamp", timestamp.to_string())
+            .header("x-wxgate-delivery", delivery)
+            .header(
+                "x-wxgate-signature",
+                wxgate::messages::webhook::sign(HOOK_SECRET, timestamp, body),
+            )
+            .body(body.to_vec())
+            .send()
+    };
+    let now = wxgate::db::now();
+    let fresh = send(now, "replay-test").await.unwrap().status();
+    let replayed = send(now, "replay-test").await.unwrap().status();
+    let stale = send(now - 600, "stale-test").await.unwrap().status();
+    let forged = http
+        .post(&url)
+        .header("x-wxgate-timestamp", now.to_string())
+        .header("x-wxgate-delivery", "forged")
+        .header("x-wxgate-signature", "sha256=00")
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+        .status();
     child.kill().unwrap();
     child.wait().unwrap();
+    assert_eq!(
+        (fresh, replayed, stale, forged),
+        (
+            StatusCode::OK,
+            StatusCode::CONFLICT,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED
+        )
+    );
     assert_eq!(answered, format!("webhook says hi to {OPENID}"));
     assert_eq!(
         content(&report2),

@@ -128,16 +128,42 @@ pub fn first_match<'r>(rules: &'r [Rule], facts: &Facts<'_>) -> Option<&'r Rule>
 
 /// The reply with `{nickname}`, `{openid}`, `{text}` and `{login_url}` filled in, in every
 /// string field of any reply type.
+/// Fills the placeholders of one string in a single pass over the rule's own text: what a
+/// value brings in (a user's `{text}`, a nickname) comes out literally, even when it looks like
+/// a placeholder itself.
+fn fill(template: &str, vars: &Vars<'_>) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let value = [
+            ("{nickname}", vars.nickname.unwrap_or("朋友")),
+            ("{openid}", vars.openid),
+            ("{text}", vars.text),
+            ("{login_url}", vars.login_url),
+        ]
+        .into_iter()
+        .find(|(name, _)| rest.starts_with(name));
+        match value {
+            Some((name, value)) => {
+                out.push_str(value);
+                rest = &rest[name.len()..];
+            }
+            None => {
+                out.push('{');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 pub fn render(reply: &Reply, vars: &Vars<'_>) -> Reply {
     fn walk(value: &mut serde_json::Value, vars: &Vars<'_>) {
         match value {
-            serde_json::Value::String(s) => {
-                *s = s
-                    .replace("{nickname}", vars.nickname.unwrap_or("朋友"))
-                    .replace("{openid}", vars.openid)
-                    .replace("{text}", vars.text)
-                    .replace("{login_url}", vars.login_url);
-            }
+            serde_json::Value::String(s) => *s = fill(s, vars),
             serde_json::Value::Array(items) => items.iter_mut().for_each(|v| walk(v, vars)),
             serde_json::Value::Object(map) => map.values_mut().for_each(|v| walk(v, vars)),
             _ => {}
@@ -153,6 +179,25 @@ pub fn render(reply: &Reply, vars: &Vars<'_>) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_are_filled_once_and_user_text_comes_out_literally() {
+        let vars = Vars {
+            nickname: Some("{openid}"),
+            openid: "o123",
+            text: "{login_url}{openid}{nickname}",
+            login_url: "https://wx.example.com/auth/",
+        };
+        assert_eq!(
+            fill("{nickname} said {text} ({openid}) {unknown} {", &vars),
+            "{openid} said {login_url}{openid}{nickname} (o123) {unknown} {"
+        );
+        let anonymous = Vars {
+            nickname: None,
+            ..vars
+        };
+        assert_eq!(fill("欢迎 {nickname}", &anonymous), "欢迎 朋友");
+    }
 
     fn rules(text: &str) -> Vec<Rule> {
         let table: toml::Table = text.parse().unwrap();
