@@ -449,3 +449,109 @@ async fn failed_admin_authentications_are_rate_limited() {
     tokio::time::sleep(Duration::from_secs(wait)).await;
     assert_eq!(with(ADMIN).await.unwrap().status(), StatusCode::OK);
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_database_file_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = temp_db();
+    let Some(path) = db.url.strip_prefix("sqlite://").map(str::to_owned) else {
+        return; // PostgreSQL: its server's business
+    };
+    let sim = spawn_sim().await;
+    let app = spawn_app_on(&sim.url, &db, &[]).await;
+    Browser::new().login(&app, ZHANG_SAN).await;
+    for file in [path.clone(), format!("{path}-wal"), format!("{path}-shm")] {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{file}: {mode:o}");
+    }
+    drop(app);
+
+    // An existing file others can read is named in a warning.
+    let open = std::env::temp_dir().join(format!(
+        "wxgate-open-{}.db",
+        wechat::State::generate().as_str()
+    ));
+    std::fs::write(&open, b"").unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_wxgate"))
+        .args(["users", "list"])
+        .env(
+            "WXGATE_DATABASE_URL",
+            format!("sqlite://{}", open.display()),
+        )
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("readable by other users") && stderr.contains("chmod 600"),
+        "{stderr}"
+    );
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", open.display()));
+    }
+}
+
+#[tokio::test]
+async fn a_locked_database_makes_readyz_fail_and_pages_say_so() {
+    let db = temp_db();
+    if db.is_postgres() {
+        return; // the lock of a SQLite file by another process
+    }
+    let sim = spawn_sim().await;
+    let app = spawn_app_on(&sim.url, &db, &[]).await;
+    let ready = || async {
+        let r = reqwest::get(format!("{}/readyz", app.url)).await.unwrap();
+        (r.status(), r.text().await.unwrap())
+    };
+    assert_eq!(ready().await.0, StatusCode::OK);
+
+    // Another process takes the write lock and keeps it.
+    use sqlx::Connection;
+    let mut other = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let (status, body) = ready().await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body.contains("database"), "{body}");
+    // A login cannot be stored: a page saying so, with a way to try again; never an empty 500.
+    let b = Browser::new();
+    let done = b.login(&app, PANDA).await;
+    assert_eq!(
+        done.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        done.body
+    );
+    assert!(done.body.contains("服务暂时不可用") && done.body.contains("id=\"retry\""));
+
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    assert_eq!(ready().await.0, StatusCode::OK);
+    let done = b.login(&app, PANDA).await;
+    assert_eq!(done.status, StatusCode::FOUND, "{}", done.body);
+
+    // A file whose header was overwritten (after a checkpoint moved everything into it) is not
+    // a database any more.
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    drop(other);
+    let path = db.url.strip_prefix("sqlite://").unwrap();
+    let mut file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    std::io::Write::write_all(&mut file, &[0xAB; 100]).unwrap();
+    drop(file);
+    let (status, body) = ready().await;
+    let login = Browser::new().login(&app, ZHANG_SAN).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(
+        login.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        login.body
+    );
+    assert!(login.body.contains("服务暂时不可用"));
+}

@@ -90,7 +90,11 @@ impl Db {
                 Ok(Db::Postgres(pool))
             }
             _ => {
-                let options = SqliteConnectOptions::from_str(url)?
+                let options = SqliteConnectOptions::from_str(url)?;
+                if !url.contains(":memory:") {
+                    private_file(options.get_filename());
+                }
+                let options = options
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     // In WAL mode NORMAL cannot corrupt the database; a power cut (not a crash
@@ -110,6 +114,41 @@ impl Db {
         }
     }
 
+    /// Whether the database can do its work now: it answers a query on a real table, and it
+    /// takes a write (SQLite: the write lock, which another process may hold; PostgreSQL: not
+    /// a read-only server, as a replica after a failover would be). Never writes anything.
+    pub async fn ready(&self) -> Result<(), sqlx::Error> {
+        match self {
+            Db::Sqlite(pool) => {
+                use sqlx::{ConnectOptions, Connection};
+                // A connection of its own, which reads the file afresh (pooled ones trust the
+                // pages they hold), and a transaction object, rolled back even when the caller
+                // gives up waiting.
+                let mut conn = pool.connect_options().connect().await?;
+                let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+                sqlx::query("SELECT COUNT(*) FROM credentials")
+                    .execute(&mut *tx)
+                    .await?;
+                tx.rollback().await?;
+                conn.close().await
+            }
+            Db::Postgres(pool) => {
+                let (read_only,): (String,) = sqlx::query_as("SHOW transaction_read_only")
+                    .fetch_one(pool)
+                    .await?;
+                sqlx::query("SELECT COUNT(*) FROM credentials")
+                    .execute(pool)
+                    .await?;
+                if read_only == "on" {
+                    return Err(sqlx::Error::Protocol(
+                        "the server is read-only (a replica?)".into(),
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
     pub fn engine(&self) -> Engine {
         match self {
             Db::Sqlite(_) => Engine::Sqlite,
@@ -125,5 +164,35 @@ impl Db {
     /// Whether the database answers a query now.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
+    }
+}
+
+/// The database file holds the base access_token, the jsapi_ticket and every user's OAuth
+/// tokens: a new one is created readable by its owner only (SQLite gives its -wal and -shm
+/// files the same permissions), and an existing one readable by others is warned about.
+fn private_file(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::metadata(path) {
+            Ok(meta) => {
+                let mode = meta.permissions().mode();
+                if mode & 0o077 != 0 {
+                    tracing::warn!(
+                        file = %path.display(),
+                        mode = format!("{:o}", mode & 0o777),
+                        "the database file is readable by other users and holds tokens: chmod 600 it (and its -wal and -shm files)"
+                    );
+                }
+            }
+            Err(_) => {
+                // Created here with 0600, before SQLite opens (and would create) it.
+                let _ = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path);
+            }
+        }
     }
 }

@@ -15,11 +15,23 @@ pub fn router() -> Router<AppState> {
         .route("/readyz", get(readyz))
 }
 
+/// How long readiness waits for each store: a locked database or a stuck Redis is not ready.
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn readyz(State(app): State<AppState>) -> (StatusCode, String) {
     let mut missing = Vec::new();
-    if let Err(e) = app.db.ping().await {
-        tracing::warn!(error = %e, "readiness: the database does not answer");
-        missing.push("database unavailable");
+    match tokio::time::timeout(CHECK_TIMEOUT, app.db.ready()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: the database cannot read and write");
+            missing.push("database unavailable");
+        }
+        Err(_) => {
+            tracing::warn!(
+                "readiness: the database did not answer within {CHECK_TIMEOUT:?} (locked by another process?)"
+            );
+            missing.push("database unavailable (locked)");
+        }
     }
     if let Some(redis) = &app.shared.redis
         && let Err(e) = redis.ping().await
