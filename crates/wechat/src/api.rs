@@ -23,6 +23,7 @@ use crate::types::{AccessToken, OpenId};
 pub struct BaseToken {
     pub access_token: AccessToken,
     /// Seconds, at most 7200; from stable_token at least 300 (§B.2).
+    #[serde(deserialize_with = "crate::types::lifetime")]
     pub expires_in: i64,
 }
 
@@ -30,6 +31,7 @@ pub struct BaseToken {
 #[derive(Clone, Deserialize)]
 pub struct Ticket {
     pub ticket: String,
+    #[serde(deserialize_with = "crate::types::lifetime")]
     pub expires_in: i64,
 }
 

@@ -343,7 +343,8 @@ impl Credential {
         }
         let stored = Stored {
             value: fetched.value,
-            expires_at: t + fetched.expires_in,
+            expires_at: t
+                .saturating_add(fetched.expires_in.clamp(0, crate::types::MAX_LIFETIME_SECS)),
             fetched_at: t,
             fetch_count: previous.as_ref().map_or(0, |p| p.fetch_count) + 1 + i64::from(forced),
             forced_today,

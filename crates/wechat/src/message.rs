@@ -26,6 +26,11 @@ use crate::types::OpenId;
 pub const MAX_DEPTH: usize = 8;
 /// Far more elements than any WeChat push carries.
 pub const MAX_ELEMENTS: usize = 1000;
+/// Element names longer than any WeChat uses (the longest is about 30 bytes).
+pub const MAX_NAME_LEN: usize = 64;
+/// Distinct child names one element may have (a push has a few dozen at most): looking a
+/// sibling up is then cheap however the body is built.
+pub const MAX_CHILDREN: usize = 100;
 
 /// Why a body was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,6 +47,10 @@ pub enum MessageError {
     TooDeep,
     #[error("more than {MAX_ELEMENTS} elements")]
     TooManyElements,
+    #[error("an element name longer than {MAX_NAME_LEN} bytes")]
+    NameTooLong,
+    #[error("an element with more than {MAX_CHILDREN} differently named children")]
+    TooManyChildren,
     #[error("the root element must be <xml>, got <{0}>")]
     WrongRoot(String),
     #[error("no root element")]
@@ -192,6 +201,9 @@ pub fn parse_xml_fields(body: &str) -> Result<Fields, MessageError> {
         match event {
             Event::DocType(_) => return Err(MessageError::Doctype),
             Event::Start(start) => {
+                if start.name().0.len() > MAX_NAME_LEN {
+                    return Err(MessageError::NameTooLong);
+                }
                 let name = start.name().0.to_owned();
                 if root.is_some() {
                     return Err(MessageError::TrailingContent);
@@ -223,7 +235,14 @@ pub fn parse_xml_fields(body: &str) -> Result<Fields, MessageError> {
                     Field::Nested(frame.children)
                 };
                 match stack.last_mut() {
-                    Some(parent) => parent.children.insert(frame.name, value),
+                    Some(parent) => {
+                        if parent.children.len() >= MAX_CHILDREN
+                            && parent.children.get(&frame.name).is_none()
+                        {
+                            return Err(MessageError::TooManyChildren);
+                        }
+                        parent.children.insert(frame.name, value)
+                    }
                     None => {
                         root = Some(match value {
                             Field::Nested(f) => f,
@@ -289,6 +308,27 @@ pub fn parse_xml_fields(body: &str) -> Result<Fields, MessageError> {
 /// The `Encrypt` element of a safe- or compatible-mode body.
 pub fn encrypted_payload(fields: &Fields) -> Option<&str> {
     fields.text("Encrypt")
+}
+
+/// The ciphertext of an encrypted push, found without parsing the body as XML: the one
+/// `<Encrypt>` element, its text or CDATA, which must be base64. The caller checks
+/// `msg_signature` over it before anything else reads the body (an unsigned body is not
+/// worth a parser's time). `None` when there is not exactly one such element.
+pub fn encrypt_element(body: &str) -> Option<&str> {
+    const OPEN: &str = "<Encrypt>";
+    const CLOSE: &str = "</Encrypt>";
+    let start = body.find(OPEN)? + OPEN.len();
+    let len = body[start..].find(CLOSE)?;
+    if body[start + len + CLOSE.len()..].contains(OPEN) {
+        return None;
+    }
+    let inner = body[start..start + len].trim();
+    let inner = match inner.strip_prefix("<![CDATA[") {
+        Some(rest) => rest.strip_suffix("]]>")?,
+        None => inner,
+    };
+    let base64 = |b: u8| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=';
+    (!inner.is_empty() && inner.bytes().all(base64)).then_some(inner)
 }
 
 /// The common envelope of every push (§C.2).

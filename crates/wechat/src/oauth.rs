@@ -71,6 +71,7 @@ pub fn authorize_url(
 #[derive(Clone, Debug, Deserialize)]
 pub struct OAuthToken {
     pub access_token: AccessToken,
+    #[serde(deserialize_with = "crate::types::lifetime")]
     pub expires_in: i64,
     pub refresh_token: RefreshToken,
     pub openid: OpenId,
@@ -158,5 +159,24 @@ mod tests {
         .unwrap();
         assert!(!t.is_snapshot_user());
         assert!(!t.has_userinfo_scope());
+    }
+
+    #[test]
+    fn an_absurd_lifetime_is_clamped_not_wrapped() {
+        for (sent, kept) in [
+            ("9223372036854775807", crate::types::MAX_LIFETIME_SECS),
+            ("99999999999999999999999", crate::types::MAX_LIFETIME_SECS),
+            ("-5", 0),
+            ("\"7200\"", 7200),
+            ("1e300", crate::types::MAX_LIFETIME_SECS),
+        ] {
+            let body = format!(
+                r#"{{"access_token":"A","expires_in":{sent},"refresh_token":"R","openid":"O","scope":"snsapi_base"}}"#
+            );
+            let t: OAuthToken = serde_json::from_str(&body).unwrap();
+            assert_eq!(t.expires_in, kept, "{sent}");
+        }
+        let bad = r#"{"access_token":"A","expires_in":"soon","refresh_token":"R","openid":"O"}"#;
+        assert!(serde_json::from_str::<OAuthToken>(bad).is_err());
     }
 }

@@ -555,3 +555,39 @@ fn fields_tree_shape_and_json() {
         ["A", "B", "E"]
     );
 }
+
+#[test]
+fn the_ciphertext_is_found_without_parsing_the_body() {
+    use wechat::message::encrypt_element;
+    let wechat_style = "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><Encrypt><![CDATA[AbC+/9=]]></Encrypt></xml>";
+    assert_eq!(encrypt_element(wechat_style), Some("AbC+/9="));
+    assert_eq!(
+        encrypt_element("<xml><Encrypt>QUJD</Encrypt></xml>"),
+        Some("QUJD")
+    );
+    for refused in [
+        "<xml></xml>",
+        "<xml><Encrypt></Encrypt></xml>",
+        "<xml><Encrypt><![CDATA[not base64!]]></Encrypt></xml>",
+        "<xml><Encrypt>QUJD</Encrypt><Encrypt>REVG</Encrypt></xml>",
+        "<xml><Encrypt><![CDATA[QUJD</Encrypt></xml>",
+        "<xml><Encrypt>QUJD",
+    ] {
+        assert_eq!(encrypt_element(refused), None, "{refused}");
+    }
+}
+
+#[test]
+fn element_names_and_sibling_counts_are_bounded() {
+    use wechat::message::{MessageError, parse_xml_fields};
+    let long = format!("<xml><{0}>x</{0}></xml>", "N".repeat(65));
+    assert_eq!(parse_xml_fields(&long), Err(MessageError::NameTooLong));
+    let many: String = (0..101).map(|i| format!("<f{i}>x</f{i}>")).collect();
+    assert_eq!(
+        parse_xml_fields(&format!("<xml>{many}</xml>")),
+        Err(MessageError::TooManyChildren)
+    );
+    // Repeated names (lists) are fine: they are one child.
+    let items: String = (0..500).map(|_| "<item>x</item>").collect();
+    assert!(parse_xml_fields(&format!("<xml><List>{items}</List></xml>")).is_ok());
+}

@@ -321,6 +321,44 @@ async fn the_admin_api_needs_the_bearer_token_and_is_off_without_one() {
 }
 
 #[tokio::test]
+async fn admin_answers_404_then_401_then_405_whatever_the_path_and_method() {
+    use reqwest::Method;
+    let sim = spawn_sim().await;
+    let on = admin_app(&sim, &[]).await;
+    let off = spawn_app(&sim.url, &[]).await;
+    let cases = [
+        (Method::POST, "/admin/token"),
+        (Method::PATCH, "/admin/menu"),
+        (Method::GET, "/admin/nothing-here"),
+        (Method::DELETE, "/admin/"),
+    ];
+    for (method, path) in cases {
+        // Off: nothing to see, whatever the method or token.
+        let (status, body) = admin(
+            method.clone(),
+            &format!("{}{path}", off.url),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "off {method} {path}");
+        assert!(body.contains("WXGATE_ADMIN_TOKEN"), "{body}");
+        // On, without the token: nothing is revealed about paths or methods.
+        let (status, _) = admin(method.clone(), &format!("{}{path}", on.url), None, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}");
+    }
+    let url = |path: &str| format!("{}{path}", on.url);
+    let (status, body) = admin(Method::POST, &url("/admin/token"), Some(ADMIN), None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    assert!(
+        body.contains("\"error\""),
+        "JSON like the rest of the API: {body}"
+    );
+    let (status, _) = admin(Method::GET, &url("/admin/nothing-here"), Some(ADMIN), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
 async fn menus_round_trip_through_the_admin_api_and_no_token_leaks() {
     let sim = spawn_sim().await;
     let app = admin_app(&sim, &[]).await;

@@ -1169,3 +1169,24 @@ async fn wxgate_sim_push_and_verify_from_the_command_line() {
             .unwrap();
     assert!(ok, "{out}");
 }
+
+#[tokio::test]
+async fn an_encrypted_push_is_not_parsed_before_its_msg_signature_checks_out() {
+    let a = account(&[]).await;
+    let raw = Raw::new(&a.app);
+    let query = format!(
+        "{}&encrypt_type=aes&msg_signature=0000000000000000000000000000000000000000",
+        Raw::signed(wxgate::db::now())
+    );
+    // Broken XML around a well-formed <Encrypt>: the forged msg_signature is what is refused,
+    // before any parser sees the rest.
+    let body = "<xml><Junk><<<<</Junk><Encrypt><![CDATA[QUJDREVG]]></Encrypt><!DOCTYPE x>";
+    let (status, text) = raw.post(&query, body).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+    assert!(text.contains("msg_signature"), "{text}");
+    let (status, text) = raw
+        .post(&query, "<xml><ToUserName>x</ToUserName></xml>")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("<Encrypt>"), "{text}");
+}

@@ -26,15 +26,38 @@ use crate::menus::{PublishError, Published, publish_menu};
 use crate::platform::explain;
 use crate::state::AppState;
 
+/// Every `/admin/` request is authenticated first, whatever its path and method: with the API
+/// off it is a 404, without the right token a 401, and only then an unknown path a 404 or a
+/// method an endpoint does not take a 405.
 pub fn router(app: &AppState) -> Router<AppState> {
     Router::new()
-        .route("/admin/token", get(token_status))
+        .route("/admin/token", get(token_status).fallback(wrong_method))
         .route(
             "/admin/menu",
-            get(menu_get).put(menu_put).delete(menu_delete),
+            get(menu_get)
+                .put(menu_put)
+                .delete(menu_delete)
+                .fallback(wrong_method),
         )
-        .route("/admin/users", get(users))
+        .route("/admin/users", get(users).fallback(wrong_method))
+        .route("/admin", axum::routing::any(no_such_endpoint))
+        .route("/admin/", axum::routing::any(no_such_endpoint))
+        .route("/admin/{*rest}", axum::routing::any(no_such_endpoint))
         .route_layer(middleware::from_fn_with_state(app.clone(), require_admin))
+}
+
+async fn wrong_method() -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "this admin endpoint does not take that method",
+    )
+}
+
+async fn no_such_endpoint() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "no such admin endpoint: see README (/admin/token, /admin/menu, /admin/users)",
+    )
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {

@@ -317,13 +317,12 @@ impl MessageServer {
                 "encrypted push, but WXGATE_AES_KEY is not set",
             ));
         };
-        let Ok(fields) = wechat::message::parse_xml_fields(body) else {
-            return Err(self.refuse(StatusCode::BAD_REQUEST, "malformed XML"));
-        };
-        let Some(ciphertext) = wechat::message::encrypted_payload(&fields) else {
+        // The signature first: the body is not parsed as XML before msg_signature vouches
+        // for the ciphertext in it.
+        let Some(ciphertext) = wechat::message::encrypt_element(body) else {
             return Err(self.refuse(
                 StatusCode::BAD_REQUEST,
-                "encrypt_type=aes but no <Encrypt> element",
+                "encrypt_type=aes but no single <Encrypt> element holding base64",
             ));
         };
         let Some(msg_signature) = &q.msg_signature else {
