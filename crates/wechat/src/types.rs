@@ -177,6 +177,31 @@ impl fmt::Debug for State {
     }
 }
 
+/// The longest lifetime (`expires_in`) believed from WeChat. Its tokens and tickets live 7200 s;
+/// a larger or negative figure is nonsense and is clamped, so that adding it to the clock can
+/// neither overflow nor make a value look eternal.
+pub const MAX_LIFETIME_SECS: i64 = 86_400;
+
+/// Deserializes an `expires_in`, clamped to 0..=[`MAX_LIFETIME_SECS`] whatever number (or
+/// numeric string) WeChat sent.
+pub(crate) fn lifetime<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    let seconds = match &value {
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_u64().map(|_| i64::MAX))
+            .or_else(|| {
+                n.as_f64()
+                    .map(|f| f.clamp(i64::MIN as f64, i64::MAX as f64) as i64)
+            }),
+        serde_json::Value::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    };
+    seconds
+        .map(|s| s.clamp(0, MAX_LIFETIME_SECS))
+        .ok_or_else(|| serde::de::Error::custom(format!("expires_in is not a number: {value}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,29 +241,4 @@ mod tests {
                 .any(|c| c.is_ascii_digit())
         );
     }
-}
-
-/// The longest lifetime (`expires_in`) believed from WeChat. Its tokens and tickets live 7200 s;
-/// a larger or negative figure is nonsense and is clamped, so that adding it to the clock can
-/// neither overflow nor make a value look eternal.
-pub const MAX_LIFETIME_SECS: i64 = 86_400;
-
-/// Deserializes an `expires_in`, clamped to 0..=[`MAX_LIFETIME_SECS`] whatever number (or
-/// numeric string) WeChat sent.
-pub(crate) fn lifetime<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    let value = serde_json::Value::deserialize(d)?;
-    let seconds = match &value {
-        serde_json::Value::Number(n) => n
-            .as_i64()
-            .or_else(|| n.as_u64().map(|_| i64::MAX))
-            .or_else(|| {
-                n.as_f64()
-                    .map(|f| f.clamp(i64::MIN as f64, i64::MAX as f64) as i64)
-            }),
-        serde_json::Value::String(s) => s.trim().parse::<i64>().ok(),
-        _ => None,
-    };
-    seconds
-        .map(|s| s.clamp(0, MAX_LIFETIME_SECS))
-        .ok_or_else(|| serde::de::Error::custom(format!("expires_in is not a number: {value}")))
 }

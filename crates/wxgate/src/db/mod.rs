@@ -121,6 +121,9 @@ impl Db {
         match self {
             Db::Sqlite(pool) => {
                 use sqlx::{ConnectOptions, Connection};
+                if pool.is_closed() {
+                    return Err(sqlx::Error::PoolClosed);
+                }
                 // A connection of its own, which reads the file afresh (pooled ones trust the
                 // pages they hold), and a transaction object, rolled back even when the caller
                 // gives up waiting.
