@@ -1,5 +1,9 @@
 //! Property tests: the crypto round-trips for any message and key, and nothing that reads
-//! attacker-controlled input panics.
+//! attacker-controlled input panics — arbitrary bytes, and real inputs (pushes, encrypted
+//! envelopes, menu files, API answers, replies) mangled at random.
+//!
+//! `WXGATE_PROPTEST_CASES` sets the number of cases per property (256 by default;
+//! scripts/test runs many more).
 
 use proptest::prelude::*;
 use wechat::crypto::{CryptError, EncodingAesKey, MessageCrypt};
@@ -7,6 +11,91 @@ use wechat::message::{parse, parse_xml_fields};
 use wechat::reply::Reply;
 
 const APPID: &str = "wxb11529c136998cb6";
+
+fn cases() -> u32 {
+    std::env::var("WXGATE_PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(256)
+}
+
+/// One random edit of a text: insert, delete, duplicate or replace a stretch.
+#[derive(Clone, Debug)]
+enum Edit {
+    Insert(usize, String),
+    Delete(usize, usize),
+    Duplicate(usize, usize),
+    Replace(usize, char),
+}
+
+fn edits() -> impl Strategy<Value = Vec<Edit>> {
+    let edit = prop_oneof![
+        (
+            any::<usize>(),
+            "(<|>|&|;|/|\\]\\]>|<!\\[CDATA\\[|\"|'|\\{|\\}|\\[|\\]|=|,|:|\\PC){1,4}"
+        )
+            .prop_map(|(at, s)| Edit::Insert(at, s)),
+        (any::<usize>(), 1usize..40).prop_map(|(at, n)| Edit::Delete(at, n)),
+        (any::<usize>(), 1usize..60).prop_map(|(at, n)| Edit::Duplicate(at, n)),
+        (any::<usize>(), any::<char>()).prop_map(|(at, c)| Edit::Replace(at, c)),
+    ];
+    proptest::collection::vec(edit, 1..8)
+}
+
+/// `text` with `edits` applied (positions wrap around, and land on character boundaries).
+fn mangle(text: &str, edits: &[Edit]) -> String {
+    let mut chars: Vec<char> = text.chars().collect();
+    for e in edits {
+        let len = chars.len().max(1);
+        match e {
+            Edit::Insert(at, s) => {
+                let at = at % (chars.len() + 1);
+                chars.splice(at..at, s.chars());
+            }
+            Edit::Delete(at, n) => {
+                let at = at % len;
+                let end = (at + n).min(chars.len());
+                if at < end {
+                    chars.drain(at..end);
+                }
+            }
+            Edit::Duplicate(at, n) => {
+                let at = at % len;
+                let end = (at + n).min(chars.len());
+                if at < end {
+                    let copy: Vec<char> = chars[at..end].to_vec();
+                    chars.splice(end..end, copy);
+                }
+            }
+            Edit::Replace(at, c) => {
+                if !chars.is_empty() {
+                    let at = at % chars.len();
+                    chars[at] = *c;
+                }
+            }
+        }
+    }
+    chars.into_iter().collect()
+}
+
+/// Real pushes, as WeChat sends them: every kind of message and event.
+const PUSHES: &[&str] = &[
+    "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[o6_bmjrPTlm6_2sgVt7hMZOPfL2M]]></FromUserName><CreateTime>1348831860</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[this is a test]]></Content><MsgId>1234567890123456</MsgId></xml>",
+    "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[o1]]></FromUserName><CreateTime>123456789</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe]]></Event><EventKey><![CDATA[qrscene_123123]]></EventKey><Ticket><![CDATA[TICKET]]></Ticket></xml>",
+    "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[o1]]></FromUserName><CreateTime>1408090816</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[pic_weixin]]></Event><EventKey><![CDATA[6]]></EventKey><SendPicsInfo><Count>1</Count><PicList><item><PicMd5Sum><![CDATA[5a75aaca956d97be686719218f275c6b]]></PicMd5Sum></item></PicList></SendPicsInfo></xml>",
+    "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[o1]]></FromUserName><CreateTime>1351776360</CreateTime><MsgType><![CDATA[location]]></MsgType><Location_X>23.134521</Location_X><Location_Y>113.358803</Location_Y><Scale>20</Scale><Label><![CDATA[位置信息]]></Label><MsgId>1234567890123456</MsgId></xml>",
+    "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><Encrypt><![CDATA[bXNnX2VuY3J5cHQ=]]></Encrypt></xml>",
+];
+
+const MENU_TOML: &str = include_str!("../../../examples/menu.toml");
+
+const API_ANSWERS: &[&str] = &[
+    r#"{"access_token":"A","expires_in":7200,"refresh_token":"R","openid":"O","scope":"snsapi_userinfo","is_snapshotuser":1,"unionid":"U"}"#,
+    r#"{"openid":"O","nickname":"张三","sex":1,"province":"","city":"","country":"","headimgurl":"http://x/0","privilege":["a"],"unionid":"U"}"#,
+    r#"{"access_token":"T","expires_in":7200}"#,
+    r#"{"errcode":0,"errmsg":"ok","ticket":"T","expires_in":7200}"#,
+    r#"{"errcode":40001,"errmsg":"invalid credential rid: 1-2-3"}"#,
+];
 
 fn key_strategy() -> impl Strategy<Value = String> {
     "[A-Za-z0-9]{43}"
@@ -17,6 +106,8 @@ fn crypt(key: &str) -> MessageCrypt {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
     #[test]
     fn encrypt_decrypt_round_trip(key in key_strategy(), msg in any::<String>(), random in any::<[u8; 16]>()) {
         let c = crypt(&key);
@@ -77,5 +168,76 @@ proptest! {
         let f = parse_xml_fields(&xml).unwrap();
         prop_assert_eq!(f.text("Content").unwrap(), content.as_str());
         prop_assert_eq!(f.text("ToUserName").unwrap(), to.as_str());
+    }
+
+    #[test]
+    fn mangled_pushes_never_panic(which in 0..PUSHES.len(), e in edits()) {
+        let body = mangle(PUSHES[which], &e);
+        let _ = parse_xml_fields(&body);
+        let _ = parse(&body);
+        let _ = wechat::message::encrypt_element(&body);
+    }
+
+    #[test]
+    fn the_ciphertext_scan_never_panics(s in any::<String>()) {
+        let _ = wechat::message::encrypt_element(&s);
+    }
+
+    #[test]
+    fn mangled_encrypted_envelopes_never_panic(msg in "\\PC{0,80}", e in edits()) {
+        let c = crypt("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG");
+        let sealed = c.encrypt(&msg);
+        let _ = c.decrypt(&mangle(&sealed, &e));
+        let _ = wechat::crypto::decrypt_with_rotation(&c, None, &mangle(&sealed, &e));
+    }
+
+    #[test]
+    fn menu_files_never_panic(text in any::<String>(), e in edits()) {
+        use wechat::menu::{MenuFormat, parse_menu_file, validate};
+        for (input, format) in [
+            (text.clone(), MenuFormat::Toml),
+            (text, MenuFormat::Json),
+            (mangle(MENU_TOML, &e), MenuFormat::Toml),
+        ] {
+            if let Ok(menu) = parse_menu_file(&input, format) {
+                let _ = validate(&menu);
+                let _ = serde_json::to_string(&menu);
+            }
+        }
+        if let Ok(menu) = parse_menu_file(MENU_TOML, MenuFormat::Toml) {
+            let json = serde_json::to_string(&menu).unwrap();
+            if let Ok(menu) = parse_menu_file(&mangle(&json, &e), MenuFormat::Json) {
+                let _ = validate(&menu);
+            }
+        }
+    }
+
+    #[test]
+    fn mangled_api_answers_never_panic(which in 0..API_ANSWERS.len(), e in edits()) {
+        let body = mangle(API_ANSWERS[which], &e);
+        let _ = serde_json::from_str::<wechat::OAuthToken>(&body);
+        let _ = serde_json::from_str::<wechat::UserInfo>(&body);
+        let _ = serde_json::from_str::<wechat::api::BaseToken>(&body);
+        let _ = serde_json::from_str::<wechat::api::Ticket>(&body);
+        let _ = serde_json::from_str::<wechat::menu::MenuSet>(&body);
+    }
+
+    #[test]
+    fn replies_from_any_json_never_panic(s in any::<String>(), e in edits()) {
+        let sample = r#"{"type":"news","articles":[{"title":"t","description":"d","pic_url":"http://p","url":"http://u"}]}"#;
+        for body in [s, mangle(sample, &e)] {
+            if let Ok(reply) = serde_json::from_str::<Reply>(&body) {
+                let _ = reply.validate_for(true);
+                let _ = reply.to_xml("o1", "gh_1", 1);
+            }
+        }
+    }
+
+    #[test]
+    fn protocol_values_parse_any_string(s in any::<String>()) {
+        let _ = EncodingAesKey::parse(&s);
+        let _ = wechat::signature::Token::parse(&s);
+        let _ = wechat::AppId::parse(&s);
+        let _ = wechat::State::parse(&s);
     }
 }

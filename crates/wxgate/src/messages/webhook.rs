@@ -135,13 +135,18 @@ impl Webhook {
             }
             answer.extend_from_slice(&chunk);
         }
-        if answer.iter().all(|b| b.is_ascii_whitespace()) {
-            return Ok(None);
-        }
-        let answer: Answer =
-            serde_json::from_slice(&answer).map_err(|e| WebhookError::BadAnswer(e.to_string()))?;
-        Ok(answer.reply)
+        parse_answer(&answer)
     }
+}
+
+/// A receiver's answer: `{"reply": {...}}`, or nothing (`{}`, an empty body).
+pub fn parse_answer(answer: &[u8]) -> Result<Option<Reply>, WebhookError> {
+    if answer.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(None);
+    }
+    let answer: Answer =
+        serde_json::from_slice(answer).map_err(|e| WebhookError::BadAnswer(e.to_string()))?;
+    Ok(answer.reply)
 }
 
 #[cfg(test)]
