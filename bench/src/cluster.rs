@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use super::{Args, Pusher, Scenario, Target, login, run};
 
-const DEMO_APPID: &str = super::DEMO_APPID;
-const DEMO_SECRET: &str = "demosecretnotforproduction000000";
+const DEMO_APPID: &str = wxsim::demo::APPID;
+const DEMO_SECRET: &str = wxsim::demo::SECRET;
 const INSTANCES: usize = 3;
 
 /// A child process, killed on drop.

@@ -23,10 +23,8 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use wechat::crypto::{EncodingAesKey, MessageCrypt};
 use wechat::signature::Token;
 
-// The demo account's 服务器配置 (crates/wxgate/src/cli.rs).
-pub(crate) const DEMO_APPID: &str = "wx5d3ad7e0c0ffee00";
-pub(crate) const DEMO_TOKEN: &str = "wxgatedemo";
-pub(crate) const DEMO_AES_KEY: &str = "wxgateDemoEncodingAESKeyNotForProduction000";
+// The demo account's 服务器配置 (wxsim::demo).
+pub(crate) use wxsim::demo::{AES_KEY as DEMO_AES_KEY, APPID as DEMO_APPID, TOKEN as DEMO_TOKEN};
 const OPENID: &str = "o6_bmjrPTlm6_2sgVt7hMZOPfL2M";
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -1,6 +1,9 @@
 //! The async client for WeChat's JSON APIs (`api.weixin.qq.com`, or the simulator in tests and
 //! demos). Every call has a timeout; errors are typed so callers can map them to pages without
 //! reading message text; secrets never appear in an error (reqwest's URL is stripped).
+//!
+//! The calls themselves live with their feature: the `sns/*` ones in [`crate::oauth`], the
+//! account-level ones (tokens, tickets, menus, customer-service messages) in [`crate::api`].
 
 use std::time::Duration;
 
@@ -8,8 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::errcode::ErrCode;
-use crate::oauth::{OAuthToken, UserInfo};
-use crate::types::{AccessToken, AppId, AppSecret, Code, OpenId, RefreshToken};
+use crate::types::{AppId, AppSecret};
 
 /// Responses larger than this are not WeChat's: refuse them rather than buffer them.
 const MAX_RESPONSE_BYTES: usize = 1 << 20;
@@ -85,64 +87,6 @@ impl Client {
 
     pub fn appid(&self) -> &AppId {
         &self.config.appid
-    }
-
-    /// `sns/oauth2/access_token`: exchange a login code for the user's tokens (§A.3).
-    pub async fn exchange_code(&self, code: &Code) -> Result<OAuthToken, Error> {
-        self.get(
-            "/sns/oauth2/access_token",
-            &[
-                ("appid", self.config.appid.as_str()),
-                ("secret", self.config.secret.secret()),
-                ("code", code.secret()),
-                ("grant_type", "authorization_code"),
-            ],
-        )
-        .await
-    }
-
-    /// `sns/oauth2/refresh_token`: a new user access_token from a refresh_token (§A.4).
-    pub async fn refresh_user_token(&self, refresh: &RefreshToken) -> Result<OAuthToken, Error> {
-        self.get(
-            "/sns/oauth2/refresh_token",
-            &[
-                ("appid", self.config.appid.as_str()),
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh.secret()),
-            ],
-        )
-        .await
-    }
-
-    /// `sns/userinfo`: the profile of a user who granted snsapi_userinfo (§A.5).
-    pub async fn userinfo(&self, token: &AccessToken, openid: &OpenId) -> Result<UserInfo, Error> {
-        self.get(
-            "/sns/userinfo",
-            &[
-                ("access_token", token.secret()),
-                ("openid", openid.as_str()),
-                ("lang", "zh_CN"),
-            ],
-        )
-        .await
-    }
-
-    /// `sns/auth`: whether a user access_token is still valid for this openid (§A.6).
-    pub async fn check_user_token(
-        &self,
-        token: &AccessToken,
-        openid: &OpenId,
-    ) -> Result<(), Error> {
-        let _: serde_json::Value = self
-            .get(
-                "/sns/auth",
-                &[
-                    ("access_token", token.secret()),
-                    ("openid", openid.as_str()),
-                ],
-            )
-            .await?;
-        Ok(())
     }
 
     pub(crate) async fn get<T: DeserializeOwned>(
@@ -279,6 +223,7 @@ fn parse_body<T: DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oauth::OAuthToken;
 
     #[test]
     fn errcode_bodies_become_typed_errors() {

@@ -5,10 +5,13 @@
 //!   redact their `Debug` output and need an explicit `.secret()` to read.
 //! - [`errcode`]: WeChat's numeric `errcode`, matched by number, never by `errmsg` text
 //!   (errmsg carries a changing `rid:` suffix).
-//! - [`oauth`]: 网页授权 — the authorize URL and the typed responses of the `sns/*` endpoints.
 //! - [`client`]: the async HTTP client for `api.weixin.qq.com` (or the simulator), with timeouts.
+//! - [`oauth`]: 网页授权 — the authorize URL, the `sns/*` calls and their typed responses.
 //! - [`api`]: account-level calls on that client — base access_token and stable_token, the
-//!   jsapi_ticket, custom menus — each taking the token explicitly (no caching, no retries).
+//!   jsapi_ticket, custom menus, customer-service messages — each taking the token explicitly
+//!   (no caching, no retries).
+//! - [`credential`]: the cache around those tokens — lazy, persisted, single-flight,
+//!   refreshed ahead of expiry, compare-and-invalidate — that callers should use instead.
 //! - [`menu`]: menus as data (JSON or TOML), validated against §D.1 before any call, and diffed.
 //! - [`jssdk`]: the JS-SDK `wx.config` signature (§E).
 //!

@@ -1,5 +1,6 @@
-//! 网页授权 (web OAuth2), docs/wechat-protocol.md §A: the authorize URL and the typed bodies of
-//! `sns/oauth2/access_token`, `sns/oauth2/refresh_token` and `sns/userinfo`.
+//! 网页授权 (web OAuth2), docs/wechat-protocol.md §A: the authorize URL, the calls
+//! (`sns/oauth2/access_token`, `sns/oauth2/refresh_token`, `sns/userinfo`, `sns/auth`) and
+//! their typed bodies.
 
 use std::fmt;
 use std::str::FromStr;
@@ -7,7 +8,8 @@ use std::str::FromStr;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 
-use crate::types::{AccessToken, AppId, OpenId, RefreshToken, State, UnionId};
+use crate::client::{Client, Error};
+use crate::types::{AccessToken, AppId, Code, OpenId, RefreshToken, State, UnionId};
 
 /// What the login asks for. `snsapi_base` is silent and yields only the openid;
 /// `snsapi_userinfo` shows the consent page and allows `sns/userinfo`.
@@ -120,6 +122,67 @@ pub struct UserInfo {
     pub privilege: Vec<String>,
     #[serde(default)]
     pub unionid: Option<UnionId>,
+}
+
+/// The `sns/*` calls, with the types above: everything about web login in one file.
+impl Client {
+    /// `sns/oauth2/access_token`: exchange a login code for the user's tokens (§A.3).
+    pub async fn exchange_code(&self, code: &Code) -> Result<OAuthToken, Error> {
+        self.get(
+            "/sns/oauth2/access_token",
+            &[
+                ("appid", self.config.appid.as_str()),
+                ("secret", self.config.secret.secret()),
+                ("code", code.secret()),
+                ("grant_type", "authorization_code"),
+            ],
+        )
+        .await
+    }
+
+    /// `sns/oauth2/refresh_token`: a new user access_token from a refresh_token (§A.4).
+    pub async fn refresh_user_token(&self, refresh: &RefreshToken) -> Result<OAuthToken, Error> {
+        self.get(
+            "/sns/oauth2/refresh_token",
+            &[
+                ("appid", self.config.appid.as_str()),
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh.secret()),
+            ],
+        )
+        .await
+    }
+
+    /// `sns/userinfo`: the profile of a user who granted snsapi_userinfo (§A.5).
+    pub async fn userinfo(&self, token: &AccessToken, openid: &OpenId) -> Result<UserInfo, Error> {
+        self.get(
+            "/sns/userinfo",
+            &[
+                ("access_token", token.secret()),
+                ("openid", openid.as_str()),
+                ("lang", "zh_CN"),
+            ],
+        )
+        .await
+    }
+
+    /// `sns/auth`: whether a user access_token is still valid for this openid (§A.6).
+    pub async fn check_user_token(
+        &self,
+        token: &AccessToken,
+        openid: &OpenId,
+    ) -> Result<(), Error> {
+        let _: serde_json::Value = self
+            .get(
+                "/sns/auth",
+                &[
+                    ("access_token", token.secret()),
+                    ("openid", openid.as_str()),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,17 @@ use std::fmt;
 use sha1::{Digest, Sha1};
 use subtle::ConstantTimeEq;
 
+/// A fresh random nonce for a signature (the `nonceStr` of JS-SDK, the `Nonce` of an encrypted
+/// reply): 16 letters and digits, like WeChat's own.
+pub fn nonce() -> String {
+    use rand::Rng;
+    rand::rng()
+        .sample_iter(&rand::distr::Alphanumeric)
+        .take(16)
+        .map(char::from)
+        .collect()
+}
+
 /// SHA-1 of the parts sorted by bytes and joined without separator, as lowercase hex.
 pub fn sign(parts: &[&str]) -> String {
     let mut sorted = parts.to_vec();

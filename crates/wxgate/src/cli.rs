@@ -10,12 +10,10 @@ use crate::config::{KEYS, Sources};
 use crate::platform::{Platform, TokenApi, explain};
 use crate::startup::Application;
 
-/// The demo account: used only between `wxgate demo`'s own simulator and server.
-pub const DEMO_APPID: &str = "wx5d3ad7e0c0ffee00";
-pub const DEMO_SECRET: &str = "demosecretnotforproduction000000";
-/// The demo account's 服务器配置: Token and EncodingAESKey (43 letters and digits).
-pub const DEMO_TOKEN: &str = "wxgatedemo";
-pub const DEMO_AES_KEY: &str = "wxgateDemoEncodingAESKeyNotForProduction000";
+/// The demo account (`wxsim::demo`): used only between `wxgate demo`'s own simulator and server.
+pub use wxsim::demo::{
+    AES_KEY as DEMO_AES_KEY, APPID as DEMO_APPID, SECRET as DEMO_SECRET, TOKEN as DEMO_TOKEN,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -574,11 +572,7 @@ async fn menu_command(action: MenuAction) -> Result<(), String> {
         }
         MenuAction::Get { account: args } => {
             let (_, _, platform) = account(&args).await?;
-            let client = &platform.client;
-            let menus = platform
-                .call(|t| async move { client.menu_get(&t).await })
-                .await
-                .map_err(|e| explain(&e))?;
+            let menus = platform.menu_get().await.map_err(|e| explain(&e))?;
             if menus.is_empty() {
                 println!("no menu published yet: push one with wxgate menu push FILE");
                 return Ok(());
@@ -595,11 +589,7 @@ async fn menu_command(action: MenuAction) -> Result<(), String> {
         } => {
             let local = read_menu(&file)?;
             let (_, _, platform) = account(&args).await?;
-            let client = &platform.client;
-            let menus = platform
-                .call(|t| async move { client.menu_get(&t).await })
-                .await
-                .map_err(|e| explain(&e))?;
+            let menus = platform.menu_get().await.map_err(|e| explain(&e))?;
             // A file with a matchrule is compared with WeChat's conditional menu of that rule.
             let (remote, which) = match &local.matchrule {
                 None => {
@@ -651,20 +641,16 @@ async fn menu_command(action: MenuAction) -> Result<(), String> {
             menuid,
         } => {
             let (_, _, platform) = account(&args).await?;
-            let client = &platform.client;
             match menuid.as_deref() {
                 Some(id) => {
                     platform
-                        .call(|t| async move { client.menu_delete_conditional(&t, id).await })
+                        .menu_delete_conditional(id)
                         .await
                         .map_err(|e| explain(&e))?;
                     println!("conditional menu {id} deleted");
                 }
                 None => {
-                    platform
-                        .call(|t| async move { client.menu_delete(&t).await })
-                        .await
-                        .map_err(|e| explain(&e))?;
+                    platform.menu_delete().await.map_err(|e| explain(&e))?;
                     println!("menu deleted (the default menu and every conditional menu)");
                 }
             }
@@ -675,10 +661,8 @@ async fn menu_command(action: MenuAction) -> Result<(), String> {
             user,
         } => {
             let (_, _, platform) = account(&args).await?;
-            let client = &platform.client;
-            let user = &user;
             let menu = platform
-                .call(|t| async move { client.menu_try_match(&t, user).await })
+                .menu_try_match(&user)
                 .await
                 .map_err(|e| explain(&e))?;
             println!(
@@ -809,12 +793,7 @@ async fn demo(config: Option<PathBuf>, sim_listen: SocketAddr) -> Result<(), Str
     let menu = wechat::menu::parse_menu_file(&menu_text, wechat::menu::MenuFormat::Toml)
         .map_err(|e| format!("examples/menu.toml: {e}"))?;
     let platform = &app.state.platform;
-    let client = &platform.client;
-    let menu = &menu;
-    if let Err(e) = platform
-        .call(|t| async move { client.menu_create(&t, menu).await })
-        .await
-    {
+    if let Err(e) = platform.menu_create(&menu).await {
         tracing::warn!(error = %explain(&e), "could not publish the demo menu");
     }
 

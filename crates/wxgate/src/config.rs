@@ -1024,7 +1024,7 @@ mod tests {
     #[test]
     fn the_demo_rules_are_valid() {
         let mut s = Sources::load(None, env(OK)).unwrap();
-        s.set("token", "wxgatedemo");
+        s.set("token", wxsim::demo::TOKEN);
         s.set_rules(crate::cli::demo_rules());
         assert_eq!(s.validate().unwrap().message.unwrap().rules.len(), 4);
     }

@@ -9,6 +9,7 @@
 
 pub mod cache;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod http;

@@ -23,6 +23,7 @@ use tower_sessions::Session;
 use wechat::{Code, OpenId, Scope};
 
 use crate::cache::TtlCache;
+use crate::clock;
 use crate::db::{self, Db, User};
 use crate::sessions;
 use crate::shared::Flights;
@@ -205,7 +206,7 @@ impl Login {
             return Vec::new();
         }
         let mut pending: Vec<PendingLogin> = serde_json::from_slice(&payload).unwrap_or_default();
-        let now = db::now();
+        let now = clock::now();
         let ttl = self.state_ttl.as_secs() as i64;
         pending.retain(|p| now - p.created_at < ttl);
         pending
@@ -253,7 +254,7 @@ impl Login {
             }
         };
         match greeted {
-            Some((user, Some(refresh_expires_at))) if refresh_expires_at > db::now() => {
+            Some((user, Some(refresh_expires_at))) if refresh_expires_at > clock::now() => {
                 sessions::keep_alive(session).await?;
                 Ok((
                     Some(Greeting {
@@ -289,7 +290,7 @@ impl Login {
             state: state.as_str().to_owned(),
             scope,
             next,
-            created_at: db::now(),
+            created_at: clock::now(),
         });
         let url = wechat::authorize_url(
             &self.oauth_base,

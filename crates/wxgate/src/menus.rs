@@ -69,10 +69,9 @@ impl PublishError {
 /// both, so the new menu is added first and only then are the conditional menus with the same
 /// matchrule deleted — users of that rule never go without a menu.
 pub async fn publish_menu(platform: &Platform, menu: &Menu) -> Result<Published, PublishError> {
-    let client = &platform.client;
     let Some(rule) = &menu.matchrule else {
         platform
-            .call(|t| async move { client.menu_create(&t, menu).await })
+            .menu_create(menu)
             .await
             .map_err(PublishError::Failed)?;
         return Ok(Published {
@@ -80,17 +79,14 @@ pub async fn publish_menu(platform: &Platform, menu: &Menu) -> Result<Published,
             replaced: Vec::new(),
         });
     };
-    let existing = platform
-        .call(|t| async move { client.menu_get(&t).await })
-        .await
-        .map_err(PublishError::Failed)?;
+    let existing = platform.menu_get().await.map_err(PublishError::Failed)?;
     let olds: Vec<String> = existing
         .conditional_with(rule)
         .into_iter()
         .filter_map(|m| m.menuid.clone())
         .collect();
     let menuid = platform
-        .call(|t| async move { client.menu_add_conditional(&t, menu).await })
+        .menu_add_conditional(menu)
         .await
         .map_err(PublishError::Failed)?;
     let mut published = Published {
@@ -99,10 +95,7 @@ pub async fn publish_menu(platform: &Platform, menu: &Menu) -> Result<Published,
     };
     for old in olds {
         let id = old.as_str();
-        match platform
-            .call(|t| async move { client.menu_delete_conditional(&t, id).await })
-            .await
-        {
+        match platform.menu_delete_conditional(id).await {
             Ok(()) => published.replaced.push(old),
             // Already gone (deleted meanwhile): nothing left to replace.
             Err(e) if e.errcode() == Some(wechat::ErrCode::NO_SUCH_MENUID) => {}

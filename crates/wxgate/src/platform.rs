@@ -120,6 +120,57 @@ impl Platform {
     }
 }
 
+/// The account-level calls, each with the base access_token through [`Platform::call`]: what
+/// the admin API, the CLI and the message server use.
+impl Platform {
+    pub async fn menu_get(&self) -> Result<wechat::MenuSet, wechat::Error> {
+        let c = &self.client;
+        self.call(|t| async move { c.menu_get(&t).await }).await
+    }
+
+    pub async fn menu_create(&self, menu: &wechat::Menu) -> Result<(), wechat::Error> {
+        let c = &self.client;
+        self.call(|t| async move { c.menu_create(&t, menu).await })
+            .await
+    }
+
+    /// Deletes the default menu and every conditional one.
+    pub async fn menu_delete(&self) -> Result<(), wechat::Error> {
+        let c = &self.client;
+        self.call(|t| async move { c.menu_delete(&t).await }).await
+    }
+
+    /// Adds a conditional menu; its menuid.
+    pub async fn menu_add_conditional(&self, menu: &wechat::Menu) -> Result<String, wechat::Error> {
+        let c = &self.client;
+        self.call(|t| async move { c.menu_add_conditional(&t, menu).await })
+            .await
+    }
+
+    pub async fn menu_delete_conditional(&self, menuid: &str) -> Result<(), wechat::Error> {
+        let c = &self.client;
+        self.call(|t| async move { c.menu_delete_conditional(&t, menuid).await })
+            .await
+    }
+
+    /// The menu a follower (`user_id`: openid or WeChat ID) would see.
+    pub async fn menu_try_match(&self, user_id: &str) -> Result<wechat::Menu, wechat::Error> {
+        let c = &self.client;
+        self.call(|t| async move { c.menu_try_match(&t, user_id).await })
+            .await
+    }
+
+    /// A customer-service message. Not idempotent: retried only when WeChat refused the token.
+    pub async fn send_custom_message(
+        &self,
+        message: &wechat::CustomMessage,
+    ) -> Result<(), wechat::Error> {
+        let c = &self.client;
+        self.call(|t| async move { c.send_custom_message(&t, message).await })
+            .await
+    }
+}
+
 /// What an operator should do about a failed platform call, in one or two sentences.
 pub fn explain(error: &wechat::Error) -> String {
     let Some(code) = error.errcode() else {

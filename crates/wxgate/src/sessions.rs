@@ -19,6 +19,7 @@ use tower_sessions::session_store::{self, SessionStore};
 use tower_sessions::{Expiry, MemoryStore, Session, SessionManagerLayer};
 
 use crate::cache::TtlCache;
+use crate::clock;
 use crate::config::{Config, SessionStoreKind};
 use crate::db::{self, Db};
 use crate::shared::redis::Redis;
@@ -44,7 +45,7 @@ pub fn logged_in_expiry() -> Expiry {
 /// Called on a logged-in page view: marks the session for saving (which pushes its expiry a
 /// week ahead) when that last happened over an hour ago; otherwise the view writes nothing.
 pub async fn keep_alive(session: &Session) -> Result<(), tower_sessions::session::Error> {
-    let now = db::now();
+    let now = clock::now();
     let renewed = session.get::<i64>(RENEWED_AT).await?.unwrap_or(0);
     if now - renewed >= RENEW_EVERY_SECS {
         session.insert(RENEWED_AT, now).await?;
@@ -54,7 +55,7 @@ pub async fn keep_alive(session: &Session) -> Result<(), tower_sessions::session
 
 /// Marks a session as just renewed (at login, when it is saved anyway).
 pub async fn renewed_now(session: &Session) -> Result<(), tower_sessions::session::Error> {
-    session.insert(RENEWED_AT, db::now()).await
+    session.insert(RENEWED_AT, clock::now()).await
 }
 
 /// How long a cached session record is trusted, and how many are cached.
@@ -115,7 +116,7 @@ impl Store {
 pub async fn sweep(db: &Db) -> Result<u64, sqlx::Error> {
     let mut total = 0;
     loop {
-        let n = db::sessions::delete_expired(db, db::now(), SWEEP_BATCH).await?;
+        let n = db::sessions::delete_expired(db, clock::now(), SWEEP_BATCH).await?;
         total += n;
         if n < SWEEP_BATCH as u64 {
             return Ok(total);
@@ -156,7 +157,7 @@ fn decode(data: &[u8]) -> session_store::Result<Record> {
 
 /// Seconds until the record expires (at least 1: stores need a positive lifetime).
 fn ttl(record: &Record) -> std::time::Duration {
-    let left = record.expiry_date.unix_timestamp() - db::now();
+    let left = record.expiry_date.unix_timestamp() - clock::now();
     std::time::Duration::from_secs(left.max(1) as u64)
 }
 
@@ -223,7 +224,7 @@ impl SessionStore for Store {
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         if let Some(record) = self.cache.as_ref().and_then(|c| c.get(id)) {
-            if record.expiry_date.unix_timestamp() > db::now() {
+            if record.expiry_date.unix_timestamp() > clock::now() {
                 return Ok(Some(record));
             }
             return Ok(None);
@@ -231,7 +232,7 @@ impl SessionStore for Store {
         match &self.backend {
             Backend::Memory(s) => s.load(id).await,
             Backend::Database(db) => {
-                let data = db::sessions::load(db, &id.to_string(), db::now())
+                let data = db::sessions::load(db, &id.to_string(), clock::now())
                     .await
                     .map_err(store_error)?;
                 let record = data.map(|d| decode(d.as_bytes())).transpose()?;

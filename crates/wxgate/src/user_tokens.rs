@@ -6,6 +6,7 @@
 
 use wechat::{AccessToken, Client};
 
+use crate::clock;
 use crate::db::{self, Db};
 
 #[derive(Debug, thiserror::Error)]
@@ -22,7 +23,7 @@ pub enum TokenError {
 pub async fn has_live_tokens(db: &Db, openid: &str) -> Result<bool, sqlx::Error> {
     Ok(db::users::find_tokens(db, openid)
         .await?
-        .is_some_and(|t| t.refresh_expires_at > db::now()))
+        .is_some_and(|t| t.refresh_expires_at > clock::now()))
 }
 
 /// A user access_token that WeChat accepts right now, refreshing it if needed.
@@ -34,17 +35,22 @@ pub async fn valid_access_token(
     let stored = db::users::find_tokens(db, openid)
         .await?
         .ok_or(TokenError::NeedsLogin)?;
-    if stored.refresh_expires_at <= db::now() {
+    if stored.refresh_expires_at <= clock::now() {
         db::users::delete_tokens(db, openid).await?;
         return Err(TokenError::NeedsLogin);
     }
-    if stored.access_expires_at > db::now() {
+    if stored.access_expires_at > clock::now() {
         match client
             .check_user_token(&stored.access_token, &stored.openid)
             .await
         {
             Ok(()) => return Ok(stored.access_token),
-            Err(e) if e.errcode().is_some_and(|c| c.is_token_invalid()) => {}
+            // `sns/auth` answers a dead token with 40001/42001, or with 40003 "invalid openid"
+            // (the example WeChat documents, docs/wechat-protocol.md §A.6): refresh on either.
+            Err(e)
+                if e.errcode().is_some_and(|c| {
+                    c.is_token_invalid() || c == wechat::ErrCode::INVALID_OPENID
+                }) => {}
             Err(e) => return Err(e.into()),
         }
     }

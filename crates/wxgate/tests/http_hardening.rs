@@ -214,7 +214,7 @@ async fn a_login_in_progress_stores_nothing_and_a_flood_of_them_leaves_no_trace(
     assert_eq!(rows().await, 1);
     let expires = common::sql_i64(&app.state.db, "SELECT MAX(expires_at) FROM sessions").await;
     assert!(
-        expires - wxgate::db::now() > 6 * 24 * 3600,
+        expires - wxgate::clock::now() > 6 * 24 * 3600,
         "a login lasts a week"
     );
 }
@@ -262,7 +262,7 @@ async fn expired_sessions_are_swept_in_batches() {
     let sim = spawn_sim().await;
     let app = spawn_app(&sim.url, &[]).await;
     let db = &app.state.db;
-    let now = wxgate::db::now();
+    let now = wxgate::clock::now();
     let old: Vec<String> = (0..2500)
         .map(|i| format!("('old{i}', '{{}}', {})", now - 10))
         .collect();

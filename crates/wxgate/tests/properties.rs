@@ -127,7 +127,7 @@ fn encode(s: &str) -> String {
 const PUSH: &str = "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[o6_bmjrPTlm6_2sgVt7hMZOPfL2M]]></FromUserName><CreateTime>1348831860</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[你好]]></Content><MsgId>1234567890123456</MsgId></xml>";
 
 fn signed_query(nonce: &str) -> String {
-    let ts = wxgate::db::now().to_string();
+    let ts = wxgate::clock::now().to_string();
     format!(
         "signature={}&timestamp={ts}&nonce={}",
         wechat::signature::sign(&["proptesttoken", &ts, nonce]),

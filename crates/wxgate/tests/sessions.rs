@@ -142,7 +142,7 @@ async fn a_logged_in_page_view_writes_nothing_and_the_week_runs_from_the_last_re
         "one session: the pre-login one was rotated away"
     );
     let week = 7 * 24 * 3600;
-    assert!(after_login[0].2 - wxgate::db::now() > week - 60);
+    assert!(after_login[0].2 - wxgate::clock::now() > week - 60);
     for _ in 0..5 {
         let p = b.get(&format!("{}/index/", app.url)).await;
         assert_eq!(p.status, StatusCode::OK);
@@ -160,7 +160,7 @@ async fn a_logged_in_page_view_writes_nothing_and_the_week_runs_from_the_last_re
     let id = &after_login[0].0;
     let aged = after_login[0].1.replace(
         &format!("\"renewed_at\":{}", renewed_at(&after_login[0].1)),
-        &format!("\"renewed_at\":{}", wxgate::db::now() - 3700),
+        &format!("\"renewed_at\":{}", wxgate::clock::now() - 3700),
     );
     assert_ne!(aged, after_login[0].1);
     let app = spawn_app_on(&sim.url, &db, &[]).await;
@@ -176,7 +176,10 @@ async fn a_logged_in_page_view_writes_nothing_and_the_week_runs_from_the_last_re
         "renewed: the cookie's max-age too"
     );
     let renewed = session_rows(&app).await;
-    assert!(renewed[0].2 - wxgate::db::now() > week - 60, "{renewed:?}");
+    assert!(
+        renewed[0].2 - wxgate::clock::now() > week - 60,
+        "{renewed:?}"
+    );
     assert_eq!(b.greeting(&app).await, "欢迎:张三");
 }
 

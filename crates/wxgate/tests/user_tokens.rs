@@ -116,3 +116,25 @@ async fn wechat_trouble_during_a_check_is_an_error_not_a_logout() {
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn sns_auth_saying_invalid_openid_also_means_refresh() {
+    // WeChat's documented answer of sns/auth for a dead token is 40003 "invalid openid".
+    let sim = spawn_sim().await;
+    let app = spawn_app(&sim.url, &[]).await;
+    Browser::new().login(&app, ZHANG_SAN).await;
+    let openid = &wxsim::default_users()[ZHANG_SAN].openid;
+    let (db, client) = (&app.state.db, &app.state.platform.client);
+    let mut dead = wxsim::Fault::new("/sns/auth");
+    dead.errcode = Some(40003);
+    sim.sim.inject(dead);
+    let token = user_tokens::valid_access_token(db, client, openid)
+        .await
+        .unwrap();
+    assert_eq!(sim.sim.calls("/sns/oauth2/refresh_token"), 1);
+    let stored = wxgate::db::users::find_tokens(db, openid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.access_token.secret(), token.secret());
+}

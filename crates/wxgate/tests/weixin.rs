@@ -79,7 +79,7 @@ async fn url_verification_echoes_only_for_a_valid_signature() {
     assert!(!verify_url(&wrong).await.ok);
 
     let b = Browser::new();
-    let ts = wxgate::db::now().to_string();
+    let ts = wxgate::clock::now().to_string();
     let sig = sign(&[TOKEN, &ts, "n0nce"]);
     for path in ["/weixin/", "/weixin"] {
         let ok = b
@@ -122,7 +122,7 @@ async fn a_flood_of_forged_pushes_does_not_flood_the_log() {
     let a = account(&[]).await;
     let raw = Raw::new(&a.app);
     let (logs, _guard) = Logs::capture();
-    let now = wxgate::db::now();
+    let now = wxgate::clock::now();
     for i in 0..50 {
         let forged = format!("signature={}&timestamp={now}&nonce=n{i}", "0".repeat(40));
         let (status, _) = raw.post(&forged, text_xml(i, "x")).await;
@@ -188,7 +188,7 @@ async fn the_query_of_an_encrypted_push_cannot_carry_a_plaintext_forgery() {
     // not be reusable for a plaintext body.
     let a = account(&[]).await;
     let raw = Raw::new(&a.app);
-    let now = wxgate::db::now().to_string();
+    let now = wxgate::clock::now().to_string();
     let (query, body) = encrypted_push(&text_xml(31, "real"), &now, "n31", "aes");
     let (status, _) = raw.post(&query, body).await;
     assert_eq!(status, StatusCode::OK);
@@ -201,7 +201,7 @@ async fn the_query_of_an_encrypted_push_cannot_carry_a_plaintext_forgery() {
 async fn encrypt_type_is_matched_case_insensitively() {
     let a = account(&[("message_mode", "safe")]).await;
     let raw = Raw::new(&a.app);
-    let now = wxgate::db::now().to_string();
+    let now = wxgate::clock::now().to_string();
     let (query, body) = encrypted_push(&text_xml(33, "hi"), &now, "n33", "AES");
     let (status, text) = raw.post(&query, body).await;
     assert_eq!(status, StatusCode::OK, "{text}");
@@ -212,7 +212,7 @@ async fn encrypt_type_is_matched_case_insensitively() {
 async fn the_same_msgid_from_two_users_gets_two_replies() {
     let a = account(&[]).await;
     let raw = Raw::new(&a.app);
-    let now = wxgate::db::now();
+    let now = wxgate::clock::now();
     let from = |openid: &str, content: &str| {
         format!(
             "<xml><ToUserName><![CDATA[gh_test]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>\
@@ -386,7 +386,7 @@ fn text_xml(msg_id: u64, content: &str) -> String {
         "<xml><ToUserName><![CDATA[gh_test]]></ToUserName><FromUserName><![CDATA[{OPENID}]]></FromUserName>\
          <CreateTime>{}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content>\
          <MsgId>{msg_id}</MsgId></xml>",
-        wxgate::db::now()
+        wxgate::clock::now()
     )
 }
 
@@ -399,7 +399,7 @@ async fn hostile_pushes_get_a_4xx_and_never_reach_the_handler() {
     ])
     .await;
     let raw = Raw::new(&a.app);
-    let now = wxgate::db::now();
+    let now = wxgate::clock::now();
     let good = Raw::signed(now);
     let bomb = (
         "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">]>\
@@ -513,7 +513,7 @@ async fn hostile_pushes_get_a_4xx_and_never_reach_the_handler() {
 async fn a_ciphertext_for_another_key_or_appid_is_refused() {
     let a = account(&[]).await;
     let raw = Raw::new(&a.app);
-    let now = wxgate::db::now().to_string();
+    let now = wxgate::clock::now().to_string();
     for (key, appid, nonce) in [(OLD_KEY, APPID, "abc"), (KEY, "wx0000000000000000", "abd")] {
         let crypt = wechat::crypto::MessageCrypt::new(
             wechat::crypto::EncodingAesKey::parse(key).unwrap(),
@@ -539,7 +539,7 @@ async fn control_characters_in_user_text_do_not_break_the_server() {
     let raw = Raw::new(&a.app);
     // Raw control characters inside CDATA, and a character reference XML 1.0 forbids outside it.
     let xml = text_xml(77, "a\u{2}b").replace("]]></Content>", "]]>c&#x10;d</Content>");
-    let (status, body) = raw.post(&Raw::signed(wxgate::db::now()), xml).await;
+    let (status, body) = raw.post(&Raw::signed(wxgate::clock::now()), xml).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.contains("你说的是：abcd"), "{body}");
     assert!(!body.contains('\u{2}'));
@@ -650,7 +650,7 @@ async fn the_webhook_gets_signed_json_and_its_reply_wins() {
     assert_eq!(seen.len(), 1);
     let (signature, delivery, body, timestamp) = &seen[0];
     let timestamp: i64 = timestamp.parse().expect("X-Wxgate-Timestamp");
-    assert!((wxgate::db::now() - timestamp).abs() < 60);
+    assert!((wxgate::clock::now() - timestamp).abs() < 60);
     assert_eq!(
         signature,
         &wxgate::messages::webhook::sign(HOOK_SECRET, timestamp, body),
@@ -764,7 +764,7 @@ async fn two_copies_within_the_deadline_get_the_same_reply_from_one_run() {
     let a = account_with_hook(&hook, &[("reply_deadline_ms", "1000")]).await;
     let raw = Raw::new(&a.app);
     let xml = text_xml(424242, "hello");
-    let query = Raw::signed(wxgate::db::now());
+    let query = Raw::signed(wxgate::clock::now());
     // Two copies at once (WeChat's retry racing the first delivery): one handler run, same reply.
     let (one, two) = tokio::join!(raw.post(&query, xml.clone()), raw.post(&query, xml.clone()));
     assert_eq!(one, two);
@@ -843,7 +843,7 @@ async fn past_the_deadline_wechat_gets_success_and_the_reply_goes_by_one_custome
     let msg_id = report.request.msg_id.expect("a MsgId");
     let raw = Raw::new(&a.app);
     let copy = || async {
-        let query = Raw::signed(wxgate::db::now());
+        let query = Raw::signed(wxgate::clock::now());
         raw.post(&query, text_xml(msg_id, "明天天气")).await
     };
     let at = std::time::Instant::now();
@@ -888,7 +888,7 @@ async fn a_late_reply_to_an_unfollow_or_without_a_custom_form_is_not_sent() {
     let a = account_with_hook(&hook, &[("reply_deadline_ms", "300")]).await;
     let raw = Raw::new(&a.app);
     let (_, body) = raw
-        .post(&Raw::signed(wxgate::db::now()), text_xml(9191, "人工"))
+        .post(&Raw::signed(wxgate::clock::now()), text_xml(9191, "人工"))
         .await;
     assert_eq!(body, "success");
     tokio::time::sleep(Duration::from_millis(900)).await;
@@ -918,7 +918,7 @@ async fn a_custom_send_that_fails_in_transport_is_not_retried() {
     bad_gateway.status = Some(502);
     sim.inject(bad_gateway);
     let (_, body) = raw
-        .post(&Raw::signed(wxgate::db::now()), text_xml(7001, "a"))
+        .post(&Raw::signed(wxgate::clock::now()), text_xml(7001, "a"))
         .await;
     assert_eq!(body, "success");
     let calls = calls_of(
@@ -938,7 +938,7 @@ async fn a_custom_send_that_fails_in_transport_is_not_retried() {
     slow.delay_ms = Some(1600);
     sim.inject(slow);
     let (_, body) = raw
-        .post(&Raw::signed(wxgate::db::now()), text_xml(7002, "b"))
+        .post(&Raw::signed(wxgate::clock::now()), text_xml(7002, "b"))
         .await;
     assert_eq!(body, "success");
     let calls = calls_of(
@@ -970,7 +970,7 @@ async fn a_custom_send_refused_with_45015_is_logged_and_not_retried() {
     fault.errcode = Some(45015);
     sim.inject(fault);
     let (_, body) = Raw::new(&a.app)
-        .post(&Raw::signed(wxgate::db::now()), text_xml(4501, "x"))
+        .post(&Raw::signed(wxgate::clock::now()), text_xml(4501, "x"))
         .await;
     assert_eq!(body, "success");
     let calls = calls_of(
@@ -1079,7 +1079,7 @@ async fn the_python_example_receiver_in_the_readme_works() {
             .body(body.to_vec())
             .send()
     };
-    let now = wxgate::db::now();
+    let now = wxgate::clock::now();
     let fresh = send(now, "replay-test").await.unwrap().status();
     let replayed = send(now, "replay-test").await.unwrap().status();
     let stale = send(now - 600, "stale-test").await.unwrap().status();
@@ -1176,7 +1176,7 @@ async fn an_encrypted_push_is_not_parsed_before_its_msg_signature_checks_out() {
     let raw = Raw::new(&a.app);
     let query = format!(
         "{}&encrypt_type=aes&msg_signature=0000000000000000000000000000000000000000",
-        Raw::signed(wxgate::db::now())
+        Raw::signed(wxgate::clock::now())
     );
     // Broken XML around a well-formed <Encrypt>: the forged msg_signature is what is refused,
     // before any parser sees the rest.

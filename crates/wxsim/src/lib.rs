@@ -33,6 +33,17 @@ mod menu;
 mod oauth;
 mod pages;
 mod platform;
+/// The demo account: the AppID, secret and 服务器配置 that `wxgate demo`, `scripts/cluster`, the
+/// bench and the tests use between this simulator and wxgate. They are never a real account's.
+pub mod demo {
+    pub const APPID: &str = "wx5d3ad7e0c0ffee00";
+    pub const SECRET: &str = "demosecretnotforproduction000000";
+    /// The Token of the demo's 服务器配置.
+    pub const TOKEN: &str = "wxgatedemo";
+    /// The demo's EncodingAESKey (43 letters and digits).
+    pub const AES_KEY: &str = "wxgateDemoEncodingAESKeyNotForProduction000";
+}
+
 pub mod push;
 pub mod users;
 mod xml;

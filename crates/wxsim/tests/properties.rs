@@ -11,8 +11,8 @@ use proptest::prelude::*;
 use tower::ServiceExt;
 use wxsim::{SimConfig, Simulator};
 
-const APPID: &str = "wx5d3ad7e0c0ffee00";
-const SECRET: &str = "demosecretnotforproduction000000";
+const APPID: &str = wxsim::demo::APPID;
+const SECRET: &str = wxsim::demo::SECRET;
 
 fn cases() -> u32 {
     std::env::var("WXGATE_PROPTEST_CASES")

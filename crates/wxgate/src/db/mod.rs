@@ -12,7 +12,7 @@ pub mod sessions;
 pub mod users;
 
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -27,13 +27,6 @@ pub const REFRESH_TOKEN_LIFETIME_SECS: i64 = 30 * 24 * 3600;
 /// How long a request waits for a PostgreSQL connection before it answers 503: a database that
 /// is down must not hold requests for the default 30 s.
 const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
-
-pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
 
 /// The configured database. Cheap to clone (a pool handle).
 #[derive(Clone, Debug)]

@@ -4,7 +4,8 @@
 use serde::Serialize;
 use wechat::{AccessToken, OAuthToken, OpenId, RefreshToken, UserInfo};
 
-use super::{Db, REFRESH_TOKEN_LIFETIME_SECS, now, with_pool};
+use super::{Db, REFRESH_TOKEN_LIFETIME_SECS, with_pool};
+use crate::clock::now;
 
 /// A user as the pages and the admin surface see it.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]

@@ -26,6 +26,9 @@ use crate::menus::{PublishError, Published, publish_menu};
 use crate::platform::explain;
 use crate::state::AppState;
 
+/// Every path this router serves starts with this.
+pub const PREFIX: &str = "/admin";
+
 /// Every `/admin/` request is authenticated first, whatever its path and method: with the API
 /// off it is a 404, without the right token a 401, and only then an unknown path a 404 or a
 /// method an endpoint does not take a 405.
@@ -135,12 +138,7 @@ async fn token_status(State(app): State<AppState>) -> Response {
 }
 
 async fn menu_get(State(app): State<AppState>) -> Response {
-    let client = &app.platform.client;
-    match app
-        .platform
-        .call(|t| async move { client.menu_get(&t).await })
-        .await
-    {
+    match app.platform.menu_get().await {
         Ok(menus) => Json(menus).into_response(),
         Err(e) => wechat_error(&e),
     }
@@ -212,8 +210,6 @@ struct DeleteQuery {
     menuid: Option<String>,
 }
 
-/// DELETE removes the default menu and every conditional one (WeChat's menu/delete), or only
-/// the conditional menu `?menuid=`.
 /// A query string that does not parse, as a JSON error like every other answer here.
 fn bad_query(rejection: QueryRejection) -> Response {
     error(
@@ -222,6 +218,8 @@ fn bad_query(rejection: QueryRejection) -> Response {
     )
 }
 
+/// DELETE removes the default menu and every conditional one (WeChat's menu/delete), or only
+/// the conditional menu `?menuid=`.
 async fn menu_delete(
     State(app): State<AppState>,
     query: Result<Query<DeleteQuery>, QueryRejection>,
@@ -230,18 +228,9 @@ async fn menu_delete(
         Ok(q) => q,
         Err(rejection) => return bad_query(rejection),
     };
-    let client = &app.platform.client;
     let result = match q.menuid.as_deref() {
-        Some(id) => {
-            app.platform
-                .call(|t| async move { client.menu_delete_conditional(&t, id).await })
-                .await
-        }
-        None => {
-            app.platform
-                .call(|t| async move { client.menu_delete(&t).await })
-                .await
-        }
+        Some(id) => app.platform.menu_delete_conditional(id).await,
+        None => app.platform.menu_delete().await,
     };
     match result {
         Ok(()) => Json(json!({ "ok": true })).into_response(),

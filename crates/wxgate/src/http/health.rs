@@ -9,10 +9,15 @@ use axum::routing::get;
 
 use crate::state::AppState;
 
+const HEALTHZ: &str = "/healthz";
+const READYZ: &str = "/readyz";
+/// Every path this router serves.
+pub const PATHS: &[&str] = &[HEALTHZ, READYZ];
+
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
+        .route(HEALTHZ, get(|| async { "ok" }))
+        .route(READYZ, get(readyz))
 }
 
 /// How long readiness waits for each store: a locked database or a stuck Redis is not ready.

@@ -14,8 +14,11 @@ use serde_json::json;
 use crate::platform::explain;
 use crate::state::AppState;
 
+/// Every path this router serves starts with this.
+pub const PREFIX: &str = "/jssdk";
+
 pub fn router() -> Router<AppState> {
-    Router::new().route("/jssdk/config", get(config))
+    Router::new().route(&format!("{PREFIX}/config"), get(config))
 }
 
 fn bad(message: String) -> Response {
@@ -79,13 +82,13 @@ async fn config(State(app): State<AppState>, RawQuery(query): RawQuery) -> Respo
             return (status, Json(json!({ "error": explain(&e) }))).into_response();
         }
     };
-    let nonce = wechat::State::generate();
+    let nonce = wechat::signature::nonce();
     let config = wechat::jssdk::config(
         app.platform.client.appid(),
         &ticket,
         &page,
-        crate::db::now(),
-        &nonce.as_str()[..16],
+        crate::clock::now(),
+        &nonce,
     );
     Json(config).into_response()
 }

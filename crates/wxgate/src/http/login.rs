@@ -16,19 +16,27 @@ use crate::http::page::{AppError, Link, Message, found};
 use crate::login::{Completion, Failure, LOGIN_COOKIE, LoginCookie, LoginError, Step};
 use crate::state::AppState;
 
+const ROOT: &str = "/";
+const INDEX: &str = "/index/";
+const AUTH: &str = "/auth/";
+const EMPOWER: &str = "/empower/";
+const LOGOUT: &str = "/logout/";
+/// Every path this router serves.
+pub const PATHS: &[&str] = &[ROOT, INDEX, AUTH, EMPOWER, LOGOUT];
+
 pub fn router(app: &AppState) -> Router<AppState> {
     // Starting and finishing logins is limited per client address (rate_limit.rs).
     let limited = Router::new()
-        .route("/auth/", get(auth))
-        .route("/empower/", get(empower))
+        .route(AUTH, get(auth))
+        .route(EMPOWER, get(empower))
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             crate::http::rate_limit::limit_logins,
         ));
     Router::new()
-        .route("/", get(|| async { found("/index/") }))
-        .route("/index/", get(index))
-        .route("/logout/", post(logout))
+        .route(ROOT, get(|| async { found(INDEX) }))
+        .route(INDEX, get(index))
+        .route(LOGOUT, post(logout))
         .merge(limited)
 }
 

@@ -26,6 +26,18 @@ use tower_http::trace::TraceLayer;
 use crate::sessions;
 use crate::state::AppState;
 
+/// Whether `path` (with or without its trailing slash) is served by one of wxgate's own routers:
+/// the message server's configurable path must not take a page's place.
+pub fn is_own_path(path: &str) -> bool {
+    let bare = path.trim_end_matches('/');
+    let exact = login::PATHS
+        .iter()
+        .chain(health::PATHS)
+        .any(|p| p.trim_end_matches('/') == bare);
+    let under = |prefix: &str| bare == prefix || bare.starts_with(&format!("{prefix}/"));
+    exact || bare.is_empty() || under(admin::PREFIX) || under(jssdk::PREFIX)
+}
+
 /// Bodies larger than this are refused with 413 before any handler runs (the message server
 /// has its own limit, `WXGATE_MESSAGE_BODY_LIMIT`).
 pub const BODY_LIMIT: usize = 64 * 1024;

@@ -122,12 +122,8 @@ pub fn from_sources(sources: &Sources) -> Result<Option<MessageConfig>, ConfigEr
             format!("{path:?} must be a path like /weixin/ (letters, digits, - _ . and /)"),
         ));
     }
-    // wxgate's own pages: the message server cannot take their place.
-    let bare = path.trim_end_matches('/');
-    let taken = [
-        "/index", "/auth", "/empower", "/logout", "/healthz", "/readyz",
-    ];
-    if taken.contains(&bare) || bare.starts_with("/admin") || bare.starts_with("/jssdk") {
+    // wxgate's own pages: the message server cannot take their place (the routes say which).
+    if crate::http::is_own_path(&path) {
         return Err(error(
             "weixin_path",
             format!("{path:?} is one of wxgate's own paths; use e.g. /weixin/"),

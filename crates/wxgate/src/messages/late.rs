@@ -19,7 +19,7 @@ use wechat::message::Incoming;
 use wechat::reply::Reply;
 
 use super::MessageServer;
-use crate::db;
+use crate::clock;
 
 /// The passive reply XML if the handler has one within `deadline`; empty for "nothing to say"
 /// (WeChat gets `success`). `remember`: how long the push is remembered (for the marker).
@@ -42,7 +42,7 @@ pub async fn answer_within(
         Ok(reply) => {
             let env = &incoming.envelope;
             reply
-                .map(|r| r.to_xml(env.from_user_name.as_str(), &env.to_user_name, db::now()))
+                .map(|r| r.to_xml(env.from_user_name.as_str(), &env.to_user_name, clock::now()))
                 .map(Bytes::from)
                 .unwrap_or_default()
         }
@@ -115,12 +115,7 @@ async fn send_late_reply(
         tracing::info!(%id, "the late reply to this push was already sent");
         return;
     }
-    let client = &server.platform.client;
-    let message = &message;
-    let result = server
-        .platform
-        .call(move |token| async move { client.send_custom_message(&token, message).await })
-        .await;
+    let result = server.platform.send_custom_message(&message).await;
     match result {
         Ok(()) => tracing::info!(
             %id,

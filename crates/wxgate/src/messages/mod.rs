@@ -36,6 +36,7 @@ use wechat::reply::Reply;
 use self::config::{MessageConfig, MessageMode};
 use self::rules::{Facts, Vars};
 use self::webhook::Webhook;
+use crate::clock;
 use crate::db::{self, Db};
 use crate::platform::Platform;
 use crate::shared::{Claims, Flights, Shared};
@@ -101,7 +102,7 @@ pub struct MessageServer {
 /// The push's timestamp, if it is a number within `window` of our clock.
 fn fresh_timestamp(timestamp: &str, window: Duration) -> Option<i64> {
     let sent_at = timestamp.trim().parse::<i64>().ok()?;
-    (db::now().abs_diff(sent_at) <= window.as_secs()).then_some(sent_at)
+    (clock::now().abs_diff(sent_at) <= window.as_secs()).then_some(sent_at)
 }
 
 /// How long what is needed to recognise a push again must be kept: until its timestamp is no
@@ -168,7 +169,7 @@ impl MessageServer {
     }
 
     fn remember_for(&self, sent_at: i64) -> Duration {
-        remember_for(sent_at, self.config.timestamp_window, db::now())
+        remember_for(sent_at, self.config.timestamp_window, clock::now())
     }
 
     /// GET: WeChat checks the URL when the console saves it; `echostr` is echoed verbatim only
@@ -361,12 +362,12 @@ impl MessageServer {
         let Some(crypt) = crypt else {
             return Answer::Empty;
         };
-        let nonce = wechat::State::generate();
+        let nonce = wechat::signature::nonce();
         Answer::Xml(wechat::reply::encrypted_reply_xml(
             crypt,
             &self.config.token,
             &xml,
-            db::now(),
+            clock::now(),
             nonce.as_str(),
         ))
     }

@@ -102,7 +102,7 @@ impl Webhook {
     ) -> Result<Option<Reply>, WebhookError> {
         let body =
             serde_json::to_vec(payload).map_err(|e| WebhookError::BadAnswer(e.to_string()))?;
-        let timestamp = crate::db::now();
+        let timestamp = crate::clock::now();
         let transport = |e: reqwest::Error| {
             if e.is_timeout() {
                 WebhookError::Timeout(timeout)

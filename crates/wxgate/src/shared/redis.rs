@@ -309,7 +309,7 @@ impl Drop for RedisHeld {
 impl Locks for Redis {
     async fn lock(&self, name: &str, lease: Duration, wait: Duration) -> Held {
         let key = self.key("lock", name);
-        let token = wechat::State::generate().as_str().to_owned();
+        let token = wechat::signature::nonce();
         let started = std::time::Instant::now();
         let mut poll = POLL_FIRST;
         loop {

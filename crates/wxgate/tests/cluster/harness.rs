@@ -489,7 +489,7 @@ pub fn text_push(openid: &str, msg_id: u64, content: &str) -> String {
         "<xml><ToUserName><![CDATA[gh_cluster]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>\
          <CreateTime>{}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content>\
          <MsgId>{msg_id}</MsgId></xml>",
-        wxgate::db::now()
+        wxgate::clock::now()
     )
 }
 

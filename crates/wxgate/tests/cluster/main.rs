@@ -101,7 +101,7 @@ async fn a_push_and_its_retries_run_once_whichever_instances_they_reach() {
     .await;
     let openid = &wxsim::default_users()[ZHANG_SAN].openid;
     let body = text_push(openid, 7001, "你好");
-    let query = signed_query(wxgate::db::now(), "n7001");
+    let query = signed_query(wxgate::clock::now(), "n7001");
     // The first copy on instance 0; a retry on instance 1 while 0 still waits for the webhook;
     // another on instance 2 after it finished.
     let first = push(c.url(0), &query, &body);
@@ -143,7 +143,7 @@ async fn a_late_reply_goes_out_once_whichever_instance_finishes_it() {
     // The user wrote recently (the 48-hour window of customer-service messages).
     c.sim.sim.record_interaction(openid);
     let body = text_push(openid, 7002, "慢一点");
-    let query = signed_query(wxgate::db::now(), "n7002");
+    let query = signed_query(wxgate::clock::now(), "n7002");
     let copies = [(0, 0), (1, 300), (2, 900), (0, 2500)];
     let mut answers = Vec::new();
     for (instance, at) in copies {
@@ -172,7 +172,7 @@ async fn a_signature_bound_on_one_instance_is_refused_with_another_body_on_anoth
     let rules = rules_file(ECHO_RULE);
     let c = Cluster::start(2, &[("config", &rules)]).await;
     let openid = &wxsim::default_users()[ZHANG_SAN].openid;
-    let query = signed_query(wxgate::db::now(), "n7003");
+    let query = signed_query(wxgate::clock::now(), "n7003");
     let (status, reply) = push(c.url(0), &query, &text_push(openid, 7003, "原文")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(reply.contains("rule: 原文"), "{reply}");
@@ -353,7 +353,7 @@ async fn with_redis_down_pushes_are_answered_logins_get_a_page_and_it_recovers_a
     let openid = &wxsim::default_users()[ZHANG_SAN].openid;
     let (status, reply) = push(
         c.url(1),
-        &signed_query(wxgate::db::now(), "down1"),
+        &signed_query(wxgate::clock::now(), "down1"),
         &text_push(openid, 8001, "还在吗"),
     )
     .await;
@@ -423,7 +423,7 @@ async fn with_postgres_down_pages_say_so_pushes_are_answered_and_it_recovers_alo
     let openid = &wxsim::default_users()[ZHANG_SAN].openid;
     let (status, reply) = push(
         c.url(0),
-        &signed_query(wxgate::db::now(), "pgdown"),
+        &signed_query(wxgate::clock::now(), "pgdown"),
         &text_push(openid, 8101, "数据库呢"),
     )
     .await;
@@ -461,7 +461,7 @@ async fn an_instance_killed_mid_push_holds_nothing_for_ever() {
     .await;
     let openid = &wxsim::default_users()[ZHANG_SAN].openid;
     let body = text_push(openid, 7101, "在吗");
-    let query = signed_query(wxgate::db::now(), "n7101");
+    let query = signed_query(wxgate::clock::now(), "n7101");
     let doomed = reqwest::Client::new()
         .post(format!("{}/weixin/?{query}", c.url(0)))
         .body(body.clone())
@@ -557,7 +557,7 @@ async fn a_push_is_remembered_as_long_as_its_timestamp_is_accepted() {
     let openid = &wxsim::default_users()[ZHANG_SAN].openid;
     let (status, _) = push(
         c.url(0),
-        &signed_query(wxgate::db::now(), "n7201"),
+        &signed_query(wxgate::clock::now(), "n7201"),
         &text_push(openid, 7201, "记住我"),
     )
     .await;

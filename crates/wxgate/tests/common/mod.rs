@@ -10,8 +10,8 @@ use wxgate::startup::Application;
 use wxgate::state::AppState;
 use wxsim::{SimConfig, Simulator};
 
-pub const APPID: &str = "wx5d3ad7e0c0ffee00";
-pub const SECRET: &str = "demosecretnotforproduction000000";
+pub const APPID: &str = wxsim::demo::APPID;
+pub const SECRET: &str = wxsim::demo::SECRET;
 
 /// Default users of the simulator, by index.
 pub const ZHANG_SAN: usize = 0;
