@@ -21,9 +21,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use wechat::menu::{Menu, MenuFormat};
 
+use crate::http::error::Error;
 use crate::http::rate_limit;
 use crate::menus::{PublishError, Published, publish_menu};
-use crate::platform::explain;
 use crate::state::AppState;
 
 /// Every path this router serves starts with this.
@@ -49,22 +49,18 @@ pub fn router(app: &AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(app.clone(), require_admin))
 }
 
-async fn wrong_method() -> Response {
-    error(
+async fn wrong_method() -> Error {
+    Error::api(
         StatusCode::METHOD_NOT_ALLOWED,
         "this admin endpoint does not take that method",
     )
 }
 
-async fn no_such_endpoint() -> Response {
-    error(
+async fn no_such_endpoint() -> Error {
+    Error::api(
         StatusCode::NOT_FOUND,
         "no such admin endpoint: see README (/admin/token, /admin/menu, /admin/users)",
     )
-}
-
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
 /// Compares digests, so the comparison takes the same time whatever the lengths.
@@ -76,24 +72,22 @@ fn same_secret(a: &str, b: &str) -> bool {
 
 async fn require_admin(State(app): State<AppState>, request: Request, next: Next) -> Response {
     let Some(expected) = app.config.admin_token.as_ref().map(|t| t.as_str()) else {
-        return error(
+        return Error::api(
             StatusCode::NOT_FOUND,
             "the admin API is off: set WXGATE_ADMIN_TOKEN to turn it on",
-        );
+        )
+        .into_response();
     };
     // An address that failed too often gets a 429 without its token being looked at.
     let client = rate_limit::client_of(&app, &request);
     if let Some(ip) = client
         && let Err(wait) = app.limits.blocked(ip)
     {
-        return rate_limit::too_many_json(
-            wait,
-            "too many failed authentications from this address",
-        );
+        return rate_limit::too_many(wait, "too many failed authentications from this address");
     }
     let failed = |response: Response| match client.map(|ip| app.limits.failed(ip)) {
         Some(Err(wait)) => {
-            rate_limit::too_many_json(wait, "too many failed authentications from this address")
+            rate_limit::too_many(wait, "too many failed authentications from this address")
         }
         _ => response,
     };
@@ -107,50 +101,42 @@ async fn require_admin(State(app): State<AppState>, request: Request, next: Next
         .map(|(_, token)| token);
     match presented {
         Some(token) if same_secret(token.trim(), expected) => next.run(request).await,
-        Some(_) => failed(error(StatusCode::UNAUTHORIZED, "wrong admin token")),
+        Some(_) => {
+            failed(Error::api(StatusCode::UNAUTHORIZED, "wrong admin token").into_response())
+        }
         None => failed(
             (
-                StatusCode::UNAUTHORIZED,
                 [(header::WWW_AUTHENTICATE, "Bearer")],
-                Json(json!({ "error": "missing Authorization: Bearer <WXGATE_ADMIN_TOKEN>" })),
+                Error::api(
+                    StatusCode::UNAUTHORIZED,
+                    "missing Authorization: Bearer <WXGATE_ADMIN_TOKEN>",
+                ),
             )
                 .into_response(),
         ),
     }
 }
 
-fn wechat_error(e: &wechat::Error) -> Response {
-    let status = match e {
-        wechat::Error::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-        _ => StatusCode::BAD_GATEWAY,
-    };
-    let body = json!({ "error": explain(e), "errcode": e.errcode().map(|c| c.0) });
-    (status, Json(body)).into_response()
-}
+type Answer = Result<Json<serde_json::Value>, Error>;
 
-async fn token_status(State(app): State<AppState>) -> Response {
-    Json(json!({
+async fn token_status(State(app): State<AppState>) -> Answer {
+    Ok(Json(json!({
         "api": app.platform.api.as_str(),
         "access_token": app.platform.access_token.status().await,
         "jsapi_ticket": app.platform.jsapi_ticket.status().await,
-    }))
-    .into_response()
+    })))
 }
 
-async fn menu_get(State(app): State<AppState>) -> Response {
-    match app.platform.menu_get().await {
-        Ok(menus) => Json(menus).into_response(),
-        Err(e) => wechat_error(&e),
-    }
+async fn menu_get(State(app): State<AppState>) -> Result<Json<wechat::MenuSet>, Error> {
+    Ok(Json(app.platform.menu_get().await?))
 }
 
 /// PUT a menu as WeChat's JSON (or TOML with `Content-Type: application/toml`). A menu with a
 /// `matchrule` is a conditional menu and replaces the one with the same matchrule, if any
 /// ([`crate::menus::publish_menu`]).
-async fn menu_put(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let Ok(text) = std::str::from_utf8(&body) else {
-        return error(StatusCode::BAD_REQUEST, "the menu must be UTF-8");
-    };
+async fn menu_put(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Answer {
+    let text =
+        std::str::from_utf8(&body).map_err(|_| Error::bad_request("the menu must be UTF-8"))?;
     let format = match headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -158,36 +144,38 @@ async fn menu_put(State(app): State<AppState>, headers: HeaderMap, body: Bytes) 
         Some(t) if t.contains("toml") => MenuFormat::Toml,
         _ => MenuFormat::Json,
     };
-    let menu: Menu = match wechat::menu::parse_menu_file(text, format) {
-        Ok(m) => m,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
-    };
+    let menu: Menu = wechat::menu::parse_menu_file(text, format).map_err(Error::bad_request)?;
     if let Err(errors) = wechat::menu::validate(&menu) {
         let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": "the menu breaks WeChat's limits", "errors": errors })),
-        )
-            .into_response();
+        return Err(Error::bad_request("the menu breaks WeChat's limits").with("errors", errors));
     }
     match publish_menu(&app.platform, &menu).await {
-        Ok(published) => Json(published_json(&published)).into_response(),
-        Err(e) => match &e {
-            PublishError::Failed(error) => wechat_error(error),
-            // The new menu is live: say so, and which old one is left.
-            PublishError::OldNotDeleted {
-                published,
-                old,
-                error,
-            } => {
-                let mut body = published_json(published);
-                body["ok"] = false.into();
-                body["error"] = e.explain().into();
-                body["errcode"] = json!(error.errcode().map(|c| c.0));
-                body["not_deleted"] = json!([old]);
-                (StatusCode::BAD_GATEWAY, Json(body)).into_response()
+        Ok(published) => Ok(Json(published_json(&published))),
+        Err(e) => Err(publish_failure(&e)),
+    }
+}
+
+/// A failed publication: WeChat's error, or — when the new conditional menu is live but an old
+/// one could not be deleted — a 502 that says so and names the menu left behind.
+fn publish_failure(e: &PublishError) -> Error {
+    match e {
+        PublishError::Failed(error) => Error::Wechat(error.clone()),
+        PublishError::OldNotDeleted {
+            published,
+            old,
+            error,
+        } => {
+            let mut failure = Error::api(StatusCode::BAD_GATEWAY, e.explain())
+                .with("ok", false)
+                .with("errcode", json!(error.errcode().map(|c| c.0)))
+                .with("not_deleted", json!([old]));
+            if let serde_json::Value::Object(fields) = published_json(published) {
+                for (k, v) in fields.into_iter().filter(|(k, _)| k != "ok") {
+                    failure = failure.with(&k, v);
+                }
             }
-        },
+            failure
+        }
     }
 }
 
@@ -211,11 +199,8 @@ struct DeleteQuery {
 }
 
 /// A query string that does not parse, as a JSON error like every other answer here.
-fn bad_query(rejection: QueryRejection) -> Response {
-    error(
-        StatusCode::BAD_REQUEST,
-        format!("bad query string: {}", rejection.body_text()),
-    )
+fn bad_query(rejection: QueryRejection) -> Error {
+    Error::bad_request(format!("bad query string: {}", rejection.body_text()))
 }
 
 /// DELETE removes the default menu and every conditional one (WeChat's menu/delete), or only
@@ -223,19 +208,13 @@ fn bad_query(rejection: QueryRejection) -> Response {
 async fn menu_delete(
     State(app): State<AppState>,
     query: Result<Query<DeleteQuery>, QueryRejection>,
-) -> Response {
-    let Query(q) = match query {
-        Ok(q) => q,
-        Err(rejection) => return bad_query(rejection),
-    };
-    let result = match q.menuid.as_deref() {
-        Some(id) => app.platform.menu_delete_conditional(id).await,
-        None => app.platform.menu_delete().await,
-    };
-    match result {
-        Ok(()) => Json(json!({ "ok": true })).into_response(),
-        Err(e) => wechat_error(&e),
+) -> Answer {
+    let Query(q) = query.map_err(bad_query)?;
+    match q.menuid.as_deref() {
+        Some(id) => app.platform.menu_delete_conditional(id).await?,
+        None => app.platform.menu_delete().await?,
     }
+    Ok(Json(json!({ "ok": true })))
 }
 
 #[derive(Deserialize)]
@@ -247,20 +226,12 @@ struct UsersQuery {
 async fn users(
     State(app): State<AppState>,
     query: Result<Query<UsersQuery>, QueryRejection>,
-) -> Response {
-    let Query(q) = match query {
-        Ok(q) => q,
-        Err(rejection) => return bad_query(rejection),
-    };
+) -> Answer {
+    let Query(q) = query.map_err(bad_query)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let offset = q.offset.unwrap_or(0).max(0);
-    match crate::db::users::list_users(&app.db, limit, offset).await {
-        Ok(users) => {
-            Json(json!({ "users": users, "limit": limit, "offset": offset })).into_response()
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "listing users failed");
-            error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
-        }
-    }
+    let users = crate::db::users::list_users(&app.db, limit, offset).await?;
+    Ok(Json(
+        json!({ "users": users, "limit": limit, "offset": offset }),
+    ))
 }

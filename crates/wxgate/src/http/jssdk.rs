@@ -6,12 +6,9 @@
 use axum::Json;
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde_json::json;
 
-use crate::platform::explain;
+use crate::http::error::Error;
 use crate::state::AppState;
 
 /// Every path this router serves starts with this.
@@ -19,10 +16,6 @@ pub const PREFIX: &str = "/jssdk";
 
 pub fn router() -> Router<AppState> {
     Router::new().route(&format!("{PREFIX}/config"), get(config))
-}
-
-fn bad(message: String) -> Response {
-    (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response()
 }
 
 /// The page URL from `?url=`, checked: exactly one parameter (an unencoded `&` in the page's
@@ -67,21 +60,12 @@ fn page_url(raw_query: Option<&str>, public_url: &str) -> Result<String, String>
     Ok(page.to_owned())
 }
 
-async fn config(State(app): State<AppState>, RawQuery(query): RawQuery) -> Response {
-    let page = match page_url(query.as_deref(), &app.public_url) {
-        Ok(p) => p,
-        Err(message) => return bad(message),
-    };
-    let ticket = match app.platform.jsapi_ticket.get().await {
-        Ok(t) => t,
-        Err(e) => {
-            let status = match e {
-                wechat::Error::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-                _ => StatusCode::BAD_GATEWAY,
-            };
-            return (status, Json(json!({ "error": explain(&e) }))).into_response();
-        }
-    };
+async fn config(
+    State(app): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<wechat::JsSdkConfig>, Error> {
+    let page = page_url(query.as_deref(), &app.public_url).map_err(Error::bad_request)?;
+    let ticket = app.platform.jsapi_ticket.get().await?;
     let nonce = wechat::signature::nonce();
     let config = wechat::jssdk::config(
         app.platform.client.appid(),
@@ -90,7 +74,7 @@ async fn config(State(app): State<AppState>, RawQuery(query): RawQuery) -> Respo
         crate::clock::now(),
         &nonce,
     );
-    Json(config).into_response()
+    Ok(Json(config))
 }
 
 /// Same scheme, host and port as the public URL.

@@ -12,7 +12,8 @@ use serde::Deserialize;
 use tower_sessions::Session;
 use wechat::Scope;
 
-use crate::http::page::{AppError, Link, Message, found};
+use crate::http::error::Error;
+use crate::http::page::{Link, Message, found};
 use crate::login::{Completion, Failure, LOGIN_COOKIE, LoginCookie, LoginError, Step};
 use crate::state::AppState;
 
@@ -40,17 +41,13 @@ pub fn router(app: &AppState) -> Router<AppState> {
         .merge(limited)
 }
 
-async fn index(State(app): State<AppState>, session: Session) -> Response {
-    let result: Result<Response, AppError> = async {
-        let (user, notice) = app.login.greeting(&session).await.map_err(page)?;
-        let html = app.templates.render(
-            "index.html",
-            minijinja::context! { user => minijinja::Value::from(minijinja::value::Serde(&user)), notice => notice },
-        )?;
-        Ok(Html(html).into_response())
-    }
-    .await;
-    result.unwrap_or_else(|e| e.into_response(&app.templates))
+async fn index(State(app): State<AppState>, session: Session) -> Result<Response, Error> {
+    let (user, notice) = app.login.greeting(&session).await.map_err(page)?;
+    let html = app.templates.render(
+        "index.html",
+        minijinja::context! { user => minijinja::Value::from(minijinja::value::Serde(&user)), notice => notice },
+    )?;
+    Ok(Html(html).into_response())
 }
 
 #[derive(Deserialize)]
@@ -72,8 +69,8 @@ async fn auth(
     State(app): State<AppState>,
     headers: HeaderMap,
     query: Result<Query<AuthQuery>, QueryRejection>,
-) -> Response {
-    let result: Result<Response, AppError> = async {
+) -> Result<Response, Error> {
+    {
         let Query(q) = query.map_err(bad_query)?;
         let scope = match q.scope.as_deref() {
             None | Some("") => Scope::UserInfo,
@@ -95,8 +92,6 @@ async fn auth(
         let (url, cookie) = app.login.begin(cookie.as_deref(), scope, next);
         Ok(with_login_cookie(&app, found(&url), cookie))
     }
-    .await;
-    result.unwrap_or_else(|e| e.into_response(&app.templates))
 }
 
 /// Only same-origin relative paths: `/x` but not `//evil.example` or `/\evil.example`.
@@ -122,7 +117,7 @@ async fn empower(
 ) -> Response {
     let q = match query {
         Ok(Query(q)) => q,
-        Err(rejection) => return bad_query(rejection).render(&app.templates),
+        Err(rejection) => return Error::from(bad_query(rejection)).into_response(),
     };
     let cookie = request_cookie(&headers, LOGIN_COOKIE);
     let (completed, cookie) = app
@@ -131,6 +126,7 @@ async fn empower(
         .await;
     let response = match completed {
         Ok(Completion::Redirect(to)) => found(&to),
+        // Not failures: pages that say what happened.
         Ok(Completion::Denied) => Message::new(StatusCode::OK, "您未授权,无法获取用户信息")
             .line("需要你的授权才能登录。")
             .link(Link {
@@ -140,7 +136,7 @@ async fn empower(
             })
             .render(&app.templates),
         Ok(Completion::Snapshot) => snapshot_page().render(&app.templates),
-        Err(e) => page(e).into_response(&app.templates),
+        Err(e) => page(e).into_response(),
     };
     with_login_cookie(&app, response, cookie)
 }
@@ -191,7 +187,7 @@ fn snapshot_page() -> Message {
 /// The page for a failed login: the user's fault (a bad code) is a 400 with a way to start
 /// again, WeChat being down or slow a 502/504, a misconfigured account a 502 (its cause is in
 /// the log for the operator), a store that cannot be reached a 503.
-fn page(error: LoginError) -> AppError {
+fn page(error: LoginError) -> Error {
     let message = match error {
         LoginError::StaleState => Message::new(StatusCode::BAD_REQUEST, "登录链接已失效")
             .line("这个登录链接已过期、已使用过，或不是在这个浏览器中发起的。")
@@ -240,17 +236,15 @@ fn page(error: LoginError) -> AppError {
                 None => message,
             }
         }
-        LoginError::Session(e) => return AppError::Session(e),
-        LoginError::Database(e) => return AppError::Database(e),
+        LoginError::Session(e) => return e.into(),
+        LoginError::Database(e) => return e.into(),
     };
     message.link(Link::retry()).into()
 }
 
-async fn logout(State(app): State<AppState>, session: Session) -> Response {
-    match app.login.logout(&session).await {
-        Ok(()) => Redirect::to("/index/").into_response(),
-        Err(e) => page(e).into_response(&app.templates),
-    }
+async fn logout(State(app): State<AppState>, session: Session) -> Result<Redirect, Error> {
+    app.login.logout(&session).await.map_err(page)?;
+    Ok(Redirect::to(INDEX))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod connection;
+pub mod error;
 pub mod health;
 pub mod jssdk;
 pub mod login;
@@ -58,7 +59,7 @@ pub fn router(app: AppState, store: sessions::Store) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(sessions)
-        .layer(middleware::from_fn_with_state(app.clone(), no_bare_500))
+        .layer(middleware::from_fn_with_state(app.clone(), error::render))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(app.clone(), body_size))
         .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
@@ -127,31 +128,14 @@ async fn body_size(State(app): State<AppState>, request: Request, next: Next) ->
         .into_response()
 }
 
-/// The sessions layer answers a bare, empty 500 when it cannot save a session (its store is
-/// down). A person gets wxgate's 503 page instead, with a way to try again; handlers themselves
-/// never answer 500.
-async fn no_bare_500(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
-    if response.status() != StatusCode::INTERNAL_SERVER_ERROR
-        || response.headers().contains_key(header::CONTENT_TYPE)
-    {
-        return response;
-    }
-    tracing::error!("a session could not be saved: answered 503");
-    page::Message::new(StatusCode::SERVICE_UNAVAILABLE, "服务暂时不可用")
-        .line("服务器暂时无法保存你的登录状态，请稍后再试。")
-        .link(page::Link::retry())
-        .render(&app.templates)
-}
-
-async fn not_found(State(app): State<AppState>) -> Response {
+async fn not_found() -> error::Error {
     page::Message::new(StatusCode::NOT_FOUND, "页面不存在")
         .line("你要找的页面不存在。")
-        .render(&app.templates)
+        .into()
 }
 
-async fn method_not_allowed(State(app): State<AppState>) -> Response {
+async fn method_not_allowed() -> error::Error {
     page::Message::new(StatusCode::METHOD_NOT_ALLOWED, "不支持的请求方式")
         .line("这个地址不接受这种请求方式。")
-        .render(&app.templates)
+        .into()
 }

@@ -1,4 +1,5 @@
-//! Pages that tell a person what happened, and the one place where failures become responses.
+//! Pages that tell a person what happened ([`Message`]) and redirects. Failures become pages
+//! (or JSON) in [`crate::http::error`].
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -87,38 +88,5 @@ impl Message {
                 (self.status, self.title).into_response()
             }
         }
-    }
-}
-
-/// Everything a handler can fail with. Internal detail is logged, never shown.
-#[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    #[error("{}", .0.title)]
-    Page(Box<Message>),
-    #[error("session store: {0}")]
-    Session(#[from] tower_sessions::session::Error),
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("template: {0:#}")]
-    Template(#[from] minijinja::Error),
-}
-
-impl From<Message> for AppError {
-    fn from(m: Message) -> Self {
-        AppError::Page(Box::new(m))
-    }
-}
-
-impl AppError {
-    pub fn into_response(self, templates: &Templates) -> Response {
-        let message = match self {
-            AppError::Page(m) => *m,
-            other => {
-                tracing::error!(error = %other, "request failed");
-                Message::new(StatusCode::SERVICE_UNAVAILABLE, "服务暂时不可用")
-                    .line("服务器暂时无法处理你的请求，请稍后再试。")
-            }
-        };
-        message.render(templates)
     }
 }

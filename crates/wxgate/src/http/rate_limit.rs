@@ -24,6 +24,8 @@ use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
+use crate::http::error::Error;
+use crate::http::page::Message;
 use crate::state::AppState;
 use crate::throttled_log::ThrottledLog;
 
@@ -200,12 +202,17 @@ impl RateLimits {
     }
 }
 
-/// A 429 with `Retry-After`, as a page for the login.
-pub fn too_many(app: &AppState, retry_after: u64) -> Response {
-    let mut response =
-        crate::http::page::Message::new(StatusCode::TOO_MANY_REQUESTS, "请求过于频繁")
-            .line(format!("请 {retry_after} 秒后再试。"))
-            .render(&app.templates);
+/// A 429 with `Retry-After`: a page for the login, JSON for programs (`message`, which
+/// [`crate::http::error::render`] uses on their paths).
+pub fn too_many(retry_after: u64, message: &str) -> Response {
+    let error = match message {
+        "" => Error::page(
+            Message::new(StatusCode::TOO_MANY_REQUESTS, "请求过于频繁")
+                .line(format!("请 {retry_after} 秒后再试。")),
+        ),
+        m => Error::api(StatusCode::TOO_MANY_REQUESTS, m).with("retry_after", retry_after),
+    };
+    let mut response = error.into_response();
     if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, v);
     }
@@ -221,7 +228,7 @@ pub async fn limit_logins(State(app): State<AppState>, request: Request, next: N
     if let Some(ip) = app.limits.client(peer, request.headers())
         && let Err(wait) = app.limits.login(ip)
     {
-        return too_many(&app, wait);
+        return too_many(wait, "");
     }
     next.run(request).await
 }
@@ -233,16 +240,6 @@ pub fn client_of(app: &AppState, request: &Request) -> Option<IpAddr> {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     app.limits.client(peer, request.headers())
-}
-
-/// A JSON 429 with `Retry-After` (admin API, gateway).
-pub fn too_many_json(retry_after: u64, message: &str) -> Response {
-    (
-        StatusCode::TOO_MANY_REQUESTS,
-        [(header::RETRY_AFTER, retry_after.to_string())],
-        axum::Json(serde_json::json!({ "error": message, "retry_after": retry_after })),
-    )
-        .into_response()
 }
 
 #[cfg(test)]

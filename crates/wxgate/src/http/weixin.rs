@@ -10,7 +10,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::messages::{Answer, PushQuery, Refusal};
+use crate::http::error::Error;
+use crate::http::page::Message;
+use crate::messages::{Answer, MessageServer, PushQuery};
 use crate::state::AppState;
 
 pub fn router(app: &AppState) -> Router<AppState> {
@@ -27,43 +29,39 @@ pub fn router(app: &AppState) -> Router<AppState> {
     router.layer(DefaultBodyLimit::max(limit))
 }
 
+/// The message server, or the 404 page when it is off (no Token).
+fn server(app: &AppState) -> Result<&std::sync::Arc<MessageServer>, Error> {
+    app.messages
+        .as_ref()
+        .ok_or_else(|| Error::page(Message::new(StatusCode::NOT_FOUND, "页面不存在")))
+}
+
 async fn verify_url(
     State(app): State<AppState>,
     query: Result<Query<PushQuery>, QueryRejection>,
-) -> Response {
-    let Some(server) = &app.messages else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    match query {
-        Ok(Query(q)) => respond(server.verify_url(&q)),
-        Err(_) => respond(Err(server.malformed_query())),
-    }
+) -> Result<Response, Error> {
+    let server = server(&app)?;
+    let Query(q) = query.map_err(|_| server.malformed_query())?;
+    Ok(respond(server.verify_url(&q)?))
 }
 
 async fn receive(
     State(app): State<AppState>,
     query: Result<Query<PushQuery>, QueryRejection>,
     body: Bytes,
-) -> Response {
-    let Some(server) = &app.messages else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    match query {
-        Ok(Query(q)) => respond(server.receive(&q, &body).await),
-        Err(_) => respond(Err(server.malformed_query())),
-    }
+) -> Result<Response, Error> {
+    let server = server(&app)?;
+    let Query(q) = query.map_err(|_| server.malformed_query())?;
+    Ok(respond(server.receive(&q, &body).await?))
 }
 
-fn respond(result: Result<Answer, Refusal>) -> Response {
+fn respond(answer: Answer) -> Response {
     const TEXT: &str = "text/plain; charset=utf-8";
-    match result {
-        Ok(Answer::Text(text)) => ([(header::CONTENT_TYPE, TEXT)], text).into_response(),
-        Ok(Answer::Empty) => ([(header::CONTENT_TYPE, TEXT)], "").into_response(),
-        Ok(Answer::Xml(xml)) => {
+    match answer {
+        Answer::Text(text) => ([(header::CONTENT_TYPE, TEXT)], text).into_response(),
+        Answer::Empty => ([(header::CONTENT_TYPE, TEXT)], "").into_response(),
+        Answer::Xml(xml) => {
             ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], xml).into_response()
-        }
-        Err(Refusal { status, reason }) => {
-            (status, [(header::CONTENT_TYPE, TEXT)], reason).into_response()
         }
     }
 }
