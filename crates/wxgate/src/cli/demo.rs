@@ -1,0 +1,87 @@
+//! `wxgate demo`: the simulator and the server together on loopback, with the demo account.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use super::{DEMO_AES_KEY, DEMO_APPID, DEMO_SECRET, DEMO_TOKEN, load_sources};
+use crate::platform::explain;
+use crate::startup::Application;
+
+pub(super) async fn run(config: Option<PathBuf>, sim_listen: SocketAddr) -> Result<(), String> {
+    // The simulator's port first: the server's configuration points at it.
+    let listener = tokio::net::TcpListener::bind(sim_listen)
+        .await
+        .map_err(|e| format!("--sim-listen {sim_listen}: {e}"))?;
+    let sim_addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let sim_url = format!("http://{sim_addr}");
+
+    let mut sources = load_sources(config.as_deref())?;
+    sources.set("appid", DEMO_APPID);
+    sources.set("secret", DEMO_SECRET);
+    sources.set("api_base", &sim_url);
+    sources.set("oauth_base", &sim_url);
+    sources.default_value("database_url", "sqlite://wxgate-demo.db");
+    sources.default_value("token", DEMO_TOKEN);
+    sources.default_value("aes_key", DEMO_AES_KEY);
+    if !sources.has_rules() {
+        sources.set_rules(demo_rules());
+    }
+    let config = sources.validate().map_err(|e| e.to_string())?;
+    let app = Application::build(config).await.map_err(|e| {
+        format!("{e}\n  (another program may be using the port: try WXGATE_LISTEN=127.0.0.1:0)")
+    })?;
+
+    // The simulator pushes to the server in safe mode, as a careful account is configured.
+    let mut sim_config = wxsim::SimConfig::new(DEMO_APPID, DEMO_SECRET);
+    if let Some(messages) = &app.state.config.message {
+        let mode = if messages.aes_key.is_some() {
+            wxsim::push::PushMode::Safe
+        } else {
+            wxsim::push::PushMode::Plain
+        };
+        let aes_key = sources.get("aes_key").map(str::to_owned);
+        sim_config.push = Some(
+            wxsim::push::PushTarget::new(
+                format!("{}{}", app.public_url(), messages.path),
+                messages.token.secret(),
+                DEMO_APPID,
+            )
+            .with_mode(mode, aes_key),
+        );
+    }
+    let sim = wxsim::Simulator::new(sim_config);
+    tokio::spawn(async move {
+        if let Err(e) = wxsim::serve(listener, sim).await {
+            tracing::error!(error = %e, "simulator stopped");
+        }
+    });
+
+    // A live demo account has a menu: the seed's, with 主页 pointing at this server.
+    let menu_text = include_str!("../../../../examples/menu.toml").replace(
+        "http://127.0.0.1:8000/auth/",
+        &format!("{}/auth/", app.public_url()),
+    );
+    let menu = wechat::menu::parse_menu_file(&menu_text, wechat::menu::MenuFormat::Toml)
+        .map_err(|e| format!("examples/menu.toml: {e}"))?;
+    let platform = &app.state.platform;
+    if let Err(e) = platform.menu_create(&menu).await {
+        tracing::warn!(error = %explain(&e), "could not publish the demo menu");
+    }
+
+    println!("wxgate demo: WeChat simulator on {sim_url}/ (appid {DEMO_APPID})");
+    println!("wxgate demo: chat with the account at {sim_url}/_sim/chat");
+    println!("wxgate demo: open {}/index/ in a browser", app.public_url());
+    app.run_until_stopped().await.map_err(|e| e.to_string())
+}
+
+/// The reply rules the demo ships (src/demo.toml): a welcome on subscribe, the seed's menu key
+/// V1001_SUNCK, and an echo.
+pub fn demo_rules() -> Vec<toml::Value> {
+    let table: toml::Table = include_str!("../demo.toml")
+        .parse()
+        .expect("src/demo.toml is valid TOML");
+    table["rules"]
+        .as_array()
+        .expect("src/demo.toml has [[rules]]")
+        .clone()
+}
