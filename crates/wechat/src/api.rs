@@ -428,11 +428,10 @@ mod tests {
     }
 
     fn seed_menu() -> Menu {
-        crate::menu::parse_menu_file(
+        serde_json::from_str(
             r#"{"button":[{"type":"click","name":"sunck","key":"V1001_SUNCK"},
                 {"type":"view","name":"主页","url":"http://127.0.0.1:8000/auth/"}],
                 "matchrule":{"tag_id":"2"}}"#,
-            crate::menu::MenuFormat::Json,
         )
         .unwrap()
     }

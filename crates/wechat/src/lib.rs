@@ -41,7 +41,7 @@ pub use client::{Client, ClientConfig, Error};
 pub use crypto::{CryptError, EncodingAesKey, KeyUsed, MessageCrypt, decrypt_with_rotation};
 pub use errcode::{ErrCode, whitelist_ip};
 pub use jssdk::JsSdkConfig;
-pub use menu::{Button, MatchRule, Menu, MenuError, MenuFormat, MenuSet, RemoteMenu};
+pub use menu::{Button, MatchRule, Menu, MenuError, MenuSet, RemoteMenu};
 pub use message::{Envelope, Field, Fields, Incoming, Message, MessageError, encrypted_payload};
 pub use oauth::{OAuthToken, Scope, UserInfo, authorize_url};
 pub use reply::{Article, Reply, encrypted_reply_xml};

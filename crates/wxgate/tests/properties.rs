@@ -157,6 +157,21 @@ proptest! {
     }
 
     #[test]
+    fn any_menu_file_is_a_menu_or_an_error(text in any::<String>(), e in edits()) {
+        use wxgate::menus::file::{MenuFormat, parse_menu_file};
+        let seed = include_str!("../../../examples/menu.toml");
+        for (input, format) in [
+            (text.clone(), MenuFormat::Toml),
+            (text, MenuFormat::Json),
+            (mangle(seed, &e), MenuFormat::Toml),
+        ] {
+            if let Ok(menu) = parse_menu_file(&input, format) {
+                let _ = wechat::menu::validate(&menu);
+            }
+        }
+    }
+
+    #[test]
     fn any_environment_value_is_refused_or_accepted(
         key in 0..wxgate::config::KEYS.len(),
         value in any::<String>(),

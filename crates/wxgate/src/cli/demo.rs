@@ -61,8 +61,9 @@ pub(super) async fn run(config: Option<PathBuf>, sim_listen: SocketAddr) -> Resu
         "http://127.0.0.1:8000/auth/",
         &format!("{}/auth/", app.public_url()),
     );
-    let menu = wechat::menu::parse_menu_file(&menu_text, wechat::menu::MenuFormat::Toml)
-        .map_err(|e| format!("examples/menu.toml: {e}"))?;
+    let menu =
+        crate::menus::file::parse_menu_file(&menu_text, crate::menus::file::MenuFormat::Toml)
+            .map_err(|e| format!("examples/menu.toml: {e}"))?;
     let platform = &app.state.platform;
     if let Err(e) = platform.menu_create(&menu).await {
         tracing::warn!(error = %explain(&e), "could not publish the demo menu");

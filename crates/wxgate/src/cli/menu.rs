@@ -51,8 +51,8 @@ pub(super) enum MenuAction {
 
 pub(super) fn read_menu(file: &std::path::Path) -> Result<wechat::menu::Menu, String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let format = wechat::menu::MenuFormat::from_path(file);
-    let menu = wechat::menu::parse_menu_file(&text, format)
+    let format = crate::menus::file::MenuFormat::from_path(file);
+    let menu = crate::menus::file::parse_menu_file(&text, format)
         .map_err(|e| format!("{}: {e}", file.display()))?;
     if let Err(errors) = wechat::menu::validate(&menu) {
         let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();

@@ -19,7 +19,9 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use wechat::menu::{Menu, MenuFormat};
+use wechat::menu::Menu;
+
+use crate::menus::file::{MenuFormat, parse_menu_file};
 
 use crate::http::error::Error;
 use crate::http::rate_limit;
@@ -144,7 +146,7 @@ async fn menu_put(State(app): State<AppState>, headers: HeaderMap, body: Bytes) 
         Some(t) if t.contains("toml") => MenuFormat::Toml,
         _ => MenuFormat::Json,
     };
-    let menu: Menu = wechat::menu::parse_menu_file(text, format).map_err(Error::bad_request)?;
+    let menu: Menu = parse_menu_file(text, format).map_err(Error::bad_request)?;
     if let Err(errors) = wechat::menu::validate(&menu) {
         let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
         return Err(Error::bad_request("the menu breaks WeChat's limits").with("errors", errors));

@@ -1,11 +1,12 @@
-//! The seed's menu, as shipped in tests/fixtures, is a valid menu in both file formats and
+//! The seed's menu, as shipped in examples/menu.toml, is a valid menu in both file formats and
 //! reads back from WeChat's `menu/get` shape without differences.
 
 use std::path::Path;
 
-use wechat::menu::{Menu, MenuFormat, MenuSet, diff, parse_menu_file, validate};
+use wechat::menu::{Menu, MenuSet, diff, validate};
+use wxgate::menus::file::{MenuFormat, parse_menu_file};
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed_menu.toml");
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/menu.toml");
 
 fn seed() -> Menu {
     let text = std::fs::read_to_string(FIXTURE).unwrap();

@@ -1,6 +1,9 @@
-//! Publishing a menu on WeChat, shared by `PUT /admin/menu` ([`crate::http::admin`]) and
-//! `wxgate menu push` ([`crate::cli`]): the default menu by `menu/create`, a conditional menu
-//! by adding the new one and then deleting the old ones with the same matchrule.
+//! Menus as the application handles them: read from files ([`file`]: TOML or JSON) and
+//! published on WeChat, shared by `PUT /admin/menu` ([`crate::http::admin`]) and `wxgate menu
+//! push` ([`crate::cli`]): the default menu by `menu/create`, a conditional menu by adding the
+//! new one and then deleting the old ones with the same matchrule.
+
+pub mod file;
 
 use wechat::menu::Menu;
 
