@@ -21,10 +21,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use wechat::menu::Menu;
 
-use crate::menus::file::{MenuFormat, parse_menu_file};
-
 use crate::http::error::Error;
 use crate::http::rate_limit;
+use crate::menus::file::{MenuFormat, parse_menu_file};
 use crate::menus::{PublishError, Published, publish_menu};
 use crate::state::AppState;
 
