@@ -3,6 +3,11 @@
 //!
 //! Buttons are stored normalized, as `menu/get` echoes them: only the fields of their type, and
 //! `sub_button: []` on every leaf.
+//!
+//! This validation is written again, on purpose, rather than calling `wechat::menu::validate`:
+//! the simulator is an independent oracle. Written from docs/wechat-protocol.md §D on its own,
+//! and answering with WeChat's error codes (40016…40027, 65303, 65316, 65320) rather than
+//! wxgate's messages, it catches a mistake in wxgate's local checks instead of sharing it.
 
 use serde_json::{Map, Value, json};
 
