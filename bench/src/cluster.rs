@@ -9,27 +9,15 @@
 //! redis://127.0.0.1:6379; a key prefix is used and cleared) and nginx: `scripts/services` and
 //! `apt-get install nginx` provide them.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use super::{Args, Pusher, Scenario, Target, login, run};
+use super::procs::{Proc, free_port, wxgate};
+use super::{Args, Pusher, Scenario, Target, login, procs, run};
 
-const DEMO_APPID: &str = wxsim::demo::APPID;
-const DEMO_SECRET: &str = wxsim::demo::SECRET;
 const INSTANCES: usize = 3;
-
-/// A child process, killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// What the run created outside its folder: removed on drop.
 struct Cleanup {
@@ -64,40 +52,6 @@ impl Drop for Cleanup {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
-}
-
-fn wxgate(bin: &std::path::Path, env: &[(String, String)]) -> Command {
-    let mut command = Command::new(bin);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("WXGATE_") {
-            command.env_remove(k);
-        }
-    }
-    command
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    command
-}
-
-async fn wait_ready(client: &reqwest::Client, url: &str, what: &str) -> Result<(), String> {
-    for _ in 0..200 {
-        if let Ok(r) = client.get(format!("{url}/readyz")).send().await
-            && r.status().is_success()
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Err(format!("{what} at {url} did not become ready"))
 }
 
 struct Setup {
@@ -135,46 +89,14 @@ async fn setup(bin: &str, client: &reqwest::Client) -> Result<Setup, String> {
             String::from_utf8_lossy(&created.stderr).trim()
         ));
     }
-    let mut procs = Vec::new();
+    let mut running = Vec::new();
 
     // The simulator, consenting by itself, as WeChat for every instance.
-    let mut sim = wxgate(&bin, &[])
-        .args(["sim", "--listen", "127.0.0.1:0", "--auto-consent"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let stdout = sim.stdout.take().ok_or("no stdout")?;
-    procs.push(Proc(sim));
-    let sim_url = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.strip_prefix("wxgate sim: WeChat simulator on ")
-                .map(|u| u.trim_end_matches('/').to_owned())
-        })
-        .ok_or("the simulator did not print its URL")?;
+    let (sim, sim_url) = procs::start_sim(&bin)?;
+    running.push(sim);
 
-    let rules = dir.join("rules.toml");
-    std::fs::write(&rules, include_str!("../../crates/wxgate/src/demo.toml"))
-        .map_err(|e| e.to_string())?;
-    let account = |public: &str| -> Vec<(String, String)> {
-        [
-            ("WXGATE_APPID", DEMO_APPID),
-            ("WXGATE_SECRET", DEMO_SECRET),
-            ("WXGATE_API_BASE", sim_url.as_str()),
-            ("WXGATE_OAUTH_BASE", sim_url.as_str()),
-            ("WXGATE_TOKEN", super::DEMO_TOKEN),
-            ("WXGATE_AES_KEY", super::DEMO_AES_KEY),
-            ("WXGATE_MESSAGE_MODE", "compatible"),
-            ("WXGATE_CONFIG", rules.to_str().unwrap_or_default()),
-            ("WXGATE_PUBLIC_URL", public),
-            // The login scenario logs in thousands of times a second from one address.
-            ("WXGATE_LOGIN_RATE_PER_MINUTE", "0"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-    };
+    let rules = procs::write_rules(&dir)?;
+    let account = |public: &str| procs::account(&sim_url, public, &rules);
 
     // The embedded deployment.
     let port = free_port();
@@ -185,13 +107,13 @@ async fn setup(bin: &str, client: &reqwest::Client) -> Result<Setup, String> {
         "WXGATE_DATABASE_URL".into(),
         format!("sqlite://{}", dir.join("embedded.db").display()),
     ));
-    procs.push(Proc(
+    running.push(Proc(
         wxgate(&bin, &env)
             .arg("serve")
             .spawn()
             .map_err(|e| e.to_string())?,
     ));
-    wait_ready(client, &embedded, "the embedded instance").await?;
+    procs::wait_ready(client, &embedded, "/readyz", "the embedded instance").await?;
 
     // The cluster: instances on PostgreSQL and Redis, nginx in front.
     let lb_port = free_port();
@@ -209,14 +131,14 @@ async fn setup(bin: &str, client: &reqwest::Client) -> Result<Setup, String> {
             ]
             .map(|(k, v)| (k.to_owned(), v)),
         );
-        procs.push(Proc(
+        running.push(Proc(
             wxgate(&bin, &env)
                 .arg("serve")
                 .spawn()
                 .map_err(|e| e.to_string())?,
         ));
         let url = format!("http://127.0.0.1:{port}");
-        wait_ready(client, &url, &format!("cluster instance {i}")).await?;
+        procs::wait_ready(client, &url, "/readyz", &format!("cluster instance {i}")).await?;
         upstreams.push_str(&format!("        server 127.0.0.1:{port};\n"));
     }
     let d = dir.display();
@@ -241,12 +163,12 @@ async fn setup(bin: &str, client: &reqwest::Client) -> Result<Setup, String> {
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("nginx: {e} (apt-get install nginx)"))?;
-    procs.push(Proc(nginx));
-    wait_ready(client, &cluster, "nginx").await?;
+    running.push(Proc(nginx));
+    procs::wait_ready(client, &cluster, "/readyz", "nginx").await?;
     Ok(Setup {
         embedded,
         cluster,
-        _procs: procs,
+        _procs: running,
         _cleanup: cleanup,
     })
 }

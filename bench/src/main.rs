@@ -1,19 +1,23 @@
-//! `wxgate-bench`: load scenarios against the real `wxgate demo` (server and simulator in one
-//! release process on loopback), each reported next to a baseline measured in the same run.
-//!
-//! The baseline is `GET /healthz`: the cost of the HTTP stack and middleware alone, so each
-//! scenario's figure reads as "what this path adds". The machine is shared and noisy, so the
-//! numbers are for comparing scenarios within one run, not for asserting in tests.
+//! `wxgate-bench`: load scenarios against a release `wxgate serve` on loopback (the simulator,
+//! `wxgate sim`, runs as its own process as WeChat), each reported next to the bare-HTTP
+//! ceiling measured in the same run: `wxgate-bare` (src/bare.rs), axum with default settings
+//! answering the same routes with fixed bytes. It also reports the server's resident memory
+//! (idle, and after each scenario) and how long `serve` takes, on an existing database, to
+//! answer its first `/healthz`. The machine is shared and noisy, so the numbers are for
+//! comparing within one run, not for asserting in tests.
 //!
 //! Run it with `bench/run` (builds in release first). Options: `--seconds N` per scenario
 //! (default 5), `--concurrency N` connections (default 16), `--only NAME` (a substring of a
-//! scenario name), `--bin PATH` (the wxgate binary, default target/release/wxgate), `--cluster`
+//! scenario name), `--bin PATH` (the wxgate binary, default target/release/wxgate; the bare
+//! server is `wxgate-bare` next to it), `--cluster`
 //! (the cluster deployment next to the embedded one: [`cluster`]).
 
 mod cluster;
+mod load;
+mod procs;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use load::Outcome;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -111,74 +115,6 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// The demo process; killed on drop.
-struct Demo {
-    child: Child,
-    url: String,
-    _dir: TempDir,
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn start_demo(bin: &str) -> Result<Demo, String> {
-    let bin = std::fs::canonicalize(bin)
-        .map_err(|e| format!("{bin}: {e} (build it: cargo build --release -p wxgate)"))?;
-    let dir = std::env::temp_dir().join(format!("wxgate-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let mut command = Command::new(&bin);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("WXGATE_") {
-            command.env_remove(k);
-        }
-    }
-    let mut child = command
-        .arg("demo")
-        .current_dir(&dir)
-        .env("WXGATE_LISTEN", "127.0.0.1:0")
-        // Compatible mode takes plaintext and encrypted pushes, so both can be measured.
-        .env("WXGATE_MESSAGE_MODE", "compatible")
-        // The login scenario logs in thousands of times a second from one address.
-        .env("WXGATE_LOGIN_RATE_PER_MINUTE", "0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("{}: {e}", bin.display()))?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut url = None;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.map_err(|e| e.to_string())?;
-        // "wxgate demo: open http://127.0.0.1:PORT/index/ in a browser"
-        if let Some(rest) = line.strip_prefix("wxgate demo: open ") {
-            url = rest
-                .split_whitespace()
-                .next()
-                .and_then(|u| u.strip_suffix("/index/"))
-                .map(str::to_owned);
-            break;
-        }
-    }
-    let url = url.ok_or("wxgate demo exited before printing its URL")?;
-    Ok(Demo {
-        child,
-        url,
-        _dir: TempDir(dir),
-    })
-}
-
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -262,6 +198,19 @@ fn expect(status: StatusCode, want: StatusCode, what: &str) -> Result<(), String
     }
 }
 
+/// Every cookie a response sets, as a Cookie header would send them back.
+fn cookies(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The session cookie a response sets.
 fn cookie(response: &reqwest::Response) -> Option<String> {
     response
         .headers()
@@ -282,89 +231,6 @@ fn location(response: &reqwest::Response) -> Result<String, String> {
         .ok_or_else(|| format!("no Location on HTTP {}", response.status()))
 }
 
-/// One operation of `scenario`; `Err` describes what was wrong with the answer.
-async fn once(t: &Target, scenario: Scenario) -> Result<(), String> {
-    let err = |e: reqwest::Error| e.to_string();
-    match scenario {
-        Scenario::Baseline => {
-            let r = t
-                .client
-                .get(format!("{}/healthz", t.base))
-                .send()
-                .await
-                .map_err(err)?;
-            expect(r.status(), StatusCode::OK, "/healthz")?;
-            r.bytes().await.map_err(err)?;
-        }
-        Scenario::IndexGuest => {
-            let r = t
-                .client
-                .get(format!("{}/index/", t.base))
-                .send()
-                .await
-                .map_err(err)?;
-            expect(r.status(), StatusCode::OK, "/index/")?;
-            let page = r.text().await.map_err(err)?;
-            if !page.contains("游客") {
-                return Err("/index/ without 游客".into());
-            }
-        }
-        Scenario::IndexLoggedIn => {
-            let cookie = t.logged_in.as_deref().ok_or("no logged-in browser")?;
-            let r = t
-                .client
-                .get(format!("{}/index/", t.base))
-                .header(COOKIE, cookie)
-                .send()
-                .await
-                .map_err(err)?;
-            expect(r.status(), StatusCode::OK, "/index/")?;
-            let page = r.text().await.map_err(err)?;
-            if page.contains("游客") || !page.contains("欢迎:") {
-                return Err("/index/ does not greet the logged-in user".into());
-            }
-        }
-        Scenario::PushPlain | Scenario::PushSafe | Scenario::PushRetry => {
-            let safe = scenario != Scenario::PushPlain;
-            let (url, body) = match scenario {
-                Scenario::PushRetry => t.retry.clone(),
-                _ => t
-                    .pusher
-                    .request(t.next_id.fetch_add(1, Ordering::Relaxed), safe),
-            };
-            let r = t.client.post(url).body(body).send().await.map_err(err)?;
-            expect(r.status(), StatusCode::OK, "/weixin/")?;
-            let reply = r.text().await.map_err(err)?;
-            let ok = if safe {
-                reply.contains("<Encrypt>")
-            } else {
-                reply.contains("你说的是")
-            };
-            if !ok {
-                return Err(format!("unexpected reply: {reply:.120}"));
-            }
-        }
-        Scenario::JsSdk => {
-            let r = t
-                .client
-                .get(format!("{}/jssdk/config", t.base))
-                .query(&[("url", format!("{}/index/?from=bench", t.base))])
-                .send()
-                .await
-                .map_err(err)?;
-            expect(r.status(), StatusCode::OK, "/jssdk/config")?;
-            let body = r.text().await.map_err(err)?;
-            if !body.contains("\"signature\"") {
-                return Err(format!("no signature: {body:.120}"));
-            }
-        }
-        Scenario::LoginBase => {
-            login(&t.client, &t.base).await?;
-        }
-    }
-    Ok(())
-}
-
 /// A fresh browser logs in: /auth/ → WeChat (the simulator, silent for snsapi_base) →
 /// /empower/ (code exchange with the simulator, user saved, session rotated). Returns the
 /// logged-in session cookie.
@@ -376,7 +242,11 @@ async fn login(client: &reqwest::Client, base: &str) -> Result<String, String> {
         .await
         .map_err(err)?;
     expect(r.status(), StatusCode::FOUND, "/auth/")?;
-    let session = cookie(&r).ok_or("/auth/ set no session cookie")?;
+    // The login in progress: a wxgate_login cookie (a session cookie in older builds).
+    let session = cookies(&r);
+    if session.is_empty() {
+        return Err("/auth/ set no cookie".into());
+    }
     let authorize = location(&r)?;
     let r = client.get(authorize).send().await.map_err(err)?;
     expect(r.status(), StatusCode::FOUND, "authorize")?;
@@ -392,34 +262,103 @@ async fn login(client: &reqwest::Client, base: &str) -> Result<String, String> {
     cookie(&r).ok_or_else(|| "/empower/ did not rotate the session".into())
 }
 
-struct Outcome {
-    ops: u64,
-    errors: u64,
-    first_error: Option<String>,
-    elapsed: Duration,
-    /// Sorted latencies in microseconds.
-    latencies: Vec<u64>,
-}
-
-impl Outcome {
-    fn per_sec(&self) -> f64 {
-        self.ops as f64 / self.elapsed.as_secs_f64()
-    }
-    fn percentile_ms(&self, p: f64) -> f64 {
-        if self.latencies.is_empty() {
-            return 0.0;
-        }
-        let i = ((self.latencies.len() - 1) as f64 * p).round() as usize;
-        self.latencies[i] as f64 / 1000.0
-    }
-}
-
+/// Runs `scenario` against `t` with `concurrency` connections for `time`, after a short
+/// warm-up (connections, the cached jsapi_ticket, the retried push's stored reply).
 async fn run(t: Arc<Target>, scenario: Scenario, concurrency: usize, time: Duration) -> Outcome {
-    // A short warm-up: connections, caches (the jsapi_ticket), the retried MsgId's reply.
-    let warm_until = Instant::now() + Duration::from_millis(500);
-    while Instant::now() < warm_until {
-        let _ = once(&t, scenario).await;
+    if scenario == Scenario::LoginBase {
+        return run_logins(t, concurrency, time).await;
     }
+    let addr: std::net::SocketAddr = t
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("an http://IP:PORT base");
+    let make: load::Make = {
+        let t = t.clone();
+        Arc::new(move || request(&t, scenario))
+    };
+    let check: load::Check = Arc::new(move |status, body| check(scenario, status, body));
+    load::drive(
+        addr,
+        concurrency,
+        Duration::from_millis(500),
+        make.clone(),
+        check.clone(),
+    )
+    .await;
+    load::drive(addr, concurrency, time, make, check).await
+}
+
+/// The bytes of one request of `scenario`: a fresh signature and MsgId for every push.
+fn request(t: &Target, scenario: Scenario) -> Vec<u8> {
+    let host = t.base.trim_start_matches("http://");
+    match scenario {
+        Scenario::Baseline => load::get(host, "/healthz", ""),
+        Scenario::IndexGuest => load::get(host, "/index/", ""),
+        Scenario::IndexLoggedIn => {
+            let cookie = t.logged_in.as_deref().unwrap_or("");
+            load::get(host, "/index/", &format!("cookie: {cookie}\r\n"))
+        }
+        Scenario::PushPlain | Scenario::PushSafe => {
+            let (url, body) = t.pusher.request(
+                t.next_id.fetch_add(1, Ordering::Relaxed),
+                scenario == Scenario::PushSafe,
+            );
+            load::post(host, path_of(&url), "text/xml", &body)
+        }
+        Scenario::PushRetry => load::post(host, path_of(&t.retry.0), "text/xml", &t.retry.1),
+        Scenario::JsSdk => {
+            let page = format!("{}/index/?from=bench", t.base);
+            let encoded: String = url_encode(&page);
+            load::get(host, &format!("/jssdk/config?url={encoded}"), "")
+        }
+        Scenario::LoginBase => Vec::new(),
+    }
+}
+
+fn path_of(url: &str) -> &str {
+    let rest = url.trim_start_matches("http://");
+    &rest[rest.find('/').unwrap_or(rest.len())..]
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Whether an answer is what `scenario` expects.
+fn check(scenario: Scenario, status: u16, body: &[u8]) -> Result<(), String> {
+    if status != 200 {
+        return Err(format!(
+            "HTTP {status}: {:.120}",
+            String::from_utf8_lossy(body)
+        ));
+    }
+    let text = String::from_utf8_lossy(body);
+    let ok = match scenario {
+        Scenario::Baseline => text == "ok",
+        Scenario::IndexGuest => text.contains("游客"),
+        Scenario::IndexLoggedIn => text.contains("欢迎:") && !text.contains("游客"),
+        Scenario::PushPlain => text.contains("你说的是"),
+        Scenario::PushSafe | Scenario::PushRetry => text.contains("<Encrypt>"),
+        Scenario::JsSdk => text.contains("\"signature\""),
+        Scenario::LoginBase => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("unexpected answer: {text:.120}"))
+    }
+}
+
+/// Logins take three hops and cookies: through the HTTP client, `concurrency` at a time.
+async fn run_logins(t: Arc<Target>, concurrency: usize, time: Duration) -> Outcome {
     let start = Instant::now();
     let until = start + time;
     let workers: Vec<_> = (0..concurrency)
@@ -431,8 +370,8 @@ async fn run(t: Arc<Target>, scenario: Scenario, concurrency: usize, time: Durat
                 let mut first_error = None;
                 while Instant::now() < until {
                     let began = Instant::now();
-                    match once(&t, scenario).await {
-                        Ok(()) => latencies.push(began.elapsed().as_micros() as u64),
+                    match login(&t.client, &t.base).await {
+                        Ok(_) => latencies.push(began.elapsed().as_micros() as u64),
                         Err(e) => {
                             errors += 1;
                             first_error.get_or_insert(e);
@@ -444,7 +383,6 @@ async fn run(t: Arc<Target>, scenario: Scenario, concurrency: usize, time: Durat
         })
         .collect();
     let mut outcome = Outcome {
-        ops: 0,
         errors: 0,
         first_error: None,
         elapsed: Duration::ZERO,
@@ -460,7 +398,6 @@ async fn run(t: Arc<Target>, scenario: Scenario, concurrency: usize, time: Durat
         }
     }
     outcome.elapsed = start.elapsed();
-    outcome.ops = outcome.latencies.len() as u64;
     outcome.latencies.sort_unstable();
     outcome
 }
@@ -477,105 +414,183 @@ async fn main() -> std::process::ExitCode {
     if args.cluster {
         return cluster::main(&args).await;
     }
-    let demo = match start_demo(&args.bin) {
-        Ok(d) => d,
+    match standalone(&args).await {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::FAILURE,
         Err(e) => {
             eprintln!("wxgate-bench: {e}");
-            return std::process::ExitCode::FAILURE;
+            std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// What one scenario measured on wxgate, and on the bare server when it has the route.
+/// CPU microseconds a server spent per operation during a run.
+fn cpu_per_op(before: Option<f64>, after: Option<f64>, outcome: &Outcome) -> String {
+    match (before, after) {
+        (Some(b), Some(a)) if !outcome.latencies.is_empty() => {
+            format!("{:.1}", (a - b) * 1e6 / outcome.latencies.len() as f64)
+        }
+        _ => "-".into(),
+    }
+}
+
+fn row(label: &str, w: &Outcome, bare: Option<&Outcome>, cpu: (String, String), rss: Option<f64>) {
+    let (b_ops, b_lat, ratio, tail) = match bare {
+        Some(b) if b.per_sec() > 0.0 => (
+            format!("{:.0}", b.per_sec()),
+            format!(
+                "{:.2} / {:.2}",
+                b.percentile_ms(0.50),
+                b.percentile_ms(0.99)
+            ),
+            format!("{:.2}×", w.per_sec() / b.per_sec()),
+            format!(
+                "{:.1}×",
+                w.percentile_ms(0.99) / b.percentile_ms(0.99).max(0.001)
+            ),
+        ),
+        _ => ("-".into(), "-".into(), "-".into(), "-".into()),
     };
+    println!(
+        "| {:<34} | {:>8.0} | {:>15} | {:>8} | {:>15} | {:>6} | {:>6} | {:>13} | {:>7} |",
+        label,
+        w.per_sec(),
+        format!(
+            "{:.2} / {:.2}",
+            w.percentile_ms(0.50),
+            w.percentile_ms(0.99)
+        ),
+        b_ops,
+        b_lat,
+        ratio,
+        tail,
+        format!("{} / {}", cpu.0, cpu.1),
+        rss.map_or("-".into(), |r| format!("{r:.0}")),
+    );
+}
+
+/// The standalone run: `wxgate serve` (SQLite) next to `wxgate-bare`.
+async fn standalone(args: &Args) -> Result<bool, String> {
+    let bin = std::fs::canonicalize(&args.bin)
+        .map_err(|e| format!("{}: {e} (build it: bench/run)", args.bin))?;
+    let bare_bin = bin.with_file_name("wxgate-bare");
+    let dir = procs::TempDir::new("serve")?;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(args.concurrency * 2)
         .timeout(Duration::from_secs(10))
         .build()
         .expect("HTTP client");
-    let pusher = Pusher::new(&demo.url);
-    let retry = pusher.request(7_000_000_000_000_000_000, true);
-    let logged_in = match login(&client, &demo.url).await {
-        Ok(c) => Some(c),
-        Err(e) => {
-            eprintln!("wxgate-bench: could not log in for the logged-in scenario: {e}");
-            None
-        }
+
+    let (_sim, sim_url) = procs::start_sim(&bin)?;
+    let rules = procs::write_rules(&dir.0)?;
+    let port = procs::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut env = procs::account(&sim_url, &base, &rules);
+    env.push(("WXGATE_LISTEN".into(), format!("127.0.0.1:{port}")));
+    env.push((
+        "WXGATE_DATABASE_URL".into(),
+        format!("sqlite://{}", dir.0.join("bench.db").display()),
+    ));
+    // Once to create the database, then the start-up that is measured: an existing database.
+    {
+        let _first = procs::Proc(
+            procs::wxgate(&bin, &env)
+                .arg("serve")
+                .spawn()
+                .map_err(|e| e.to_string())?,
+        );
+        procs::wait_ready(&client, &base, "/healthz", "wxgate serve").await?;
+    }
+    let started = std::time::Instant::now();
+    let server = procs::Proc(
+        procs::wxgate(&bin, &env)
+            .arg("serve")
+            .spawn()
+            .map_err(|e| e.to_string())?,
+    );
+    procs::wait_ready(&client, &base, "/healthz", "wxgate serve").await?;
+    let startup = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle = server.rss_mib();
+    let (bare_proc, bare_url) = procs::start_bare(&bare_bin)
+        .map_err(|e| format!("{}: {e} (build it: bench/run)", bare_bin.display()))?;
+
+    let target = |base: &str, logged_in: Option<String>| {
+        let pusher = Pusher::new(base);
+        let retry = pusher.request(7_000_000_000_000_000_000, true);
+        Arc::new(Target {
+            pusher,
+            base: base.to_owned(),
+            logged_in,
+            client: client.clone(),
+            next_id: AtomicU64::new(rand::random::<u32>() as u64 * 1_000_000),
+            retry,
+        })
     };
-    let target = Arc::new(Target {
-        pusher,
-        base: demo.url.clone(),
-        logged_in,
-        client,
-        next_id: AtomicU64::new(rand::random::<u32>() as u64 * 1_000_000),
-        retry,
-    });
+    let logged_in = login(&client, &base).await.ok();
+    let wx = target(&base, logged_in);
+    // The bare server ignores the cookie; a cookie is sent all the same.
+    let bare = target(&bare_url, Some("wxgate_session=bench".into()));
+
     println!(
-        "wxgate-bench: `{} demo` at {}, {} connections, {} s per scenario, {} cores shared by server, simulator and load",
+        "wxgate-bench: `{} serve` at {base} (simulator: {sim_url}) next to wxgate-bare at {bare_url}; {} connections, {} s per scenario, {} cores shared by the servers and the load",
         args.bin,
-        demo.url,
         args.concurrency,
         args.seconds,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+    println!(
+        "start-up on an existing database: {:.0} ms to the first /healthz; idle RSS {}",
+        startup.as_secs_f64() * 1000.0,
+        idle.map_or("-".into(), |r| format!("{r:.1} MiB"))
+    );
     println!();
     println!(
-        "| {:<34} | {:>8} | {:>9} | {:>7} | {:>7} | {:>6} | {:>11} |",
-        "scenario", "ops", "ops/s", "p50 ms", "p99 ms", "errors", "vs baseline"
+        "| {:<34} | {:>8} | {:>15} | {:>8} | {:>15} | {:>6} | {:>6} | {:>13} | {:>7} |",
+        "scenario",
+        "ops/s",
+        "p50 / p99 ms",
+        "bare",
+        "p50 / p99 ms",
+        "÷ bare",
+        "p99 ×",
+        "CPU µs/op w/b",
+        "RSS MiB"
     );
     println!(
-        "|{:-<36}|{:->10}|{:->11}|{:->9}|{:->9}|{:->8}|{:->13}|",
-        "", "", "", "", "", "", ""
+        "|{:-<36}|{:->10}|{:->17}|{:->10}|{:->17}|{:->8}|{:->8}|{:->15}|{:->9}|",
+        "", "", "", "", "", "", "", "", ""
     );
-    let mut baseline = None;
     let mut failed = false;
-    // The baseline runs first and again last: the two figures show how much the machine
-    // drifted during the run.
-    let order = Scenario::ALL.into_iter().chain([Scenario::Baseline]);
-    for scenario in order {
+    for scenario in Scenario::ALL {
         let wanted = args
             .only
             .as_deref()
             .is_none_or(|o| scenario.name().contains(o));
-        if !wanted && scenario != Scenario::Baseline {
+        if !wanted {
             continue;
         }
-        let o = run(
-            target.clone(),
-            scenario,
-            args.concurrency,
-            Duration::from_secs(args.seconds),
-        )
-        .await;
-        let label = if baseline.is_some() && scenario == Scenario::Baseline {
-            "baseline again, at the end"
-        } else {
-            scenario.name()
-        };
-        let ratio = match baseline {
-            None => {
-                baseline = Some(o.per_sec());
-                "1.00×".to_owned()
+        let time = Duration::from_secs(args.seconds);
+        let cpu = server.cpu_secs();
+        let w = run(wx.clone(), scenario, args.concurrency, time).await;
+        let w_cpu = cpu_per_op(cpu, server.cpu_secs(), &w);
+        let rss = server.rss_mib();
+        let (b, b_cpu) = match scenario {
+            Scenario::LoginBase => (None, "-".into()),
+            _ => {
+                let cpu = bare_proc.cpu_secs();
+                let b = run(bare.clone(), scenario, args.concurrency, time).await;
+                let b_cpu = cpu_per_op(cpu, bare_proc.cpu_secs(), &b);
+                (Some(b), b_cpu)
             }
-            Some(b) if b > 0.0 => format!("{:.2}×", o.per_sec() / b),
-            Some(_) => "-".to_owned(),
         };
-        println!(
-            "| {:<34} | {:>8} | {:>9.0} | {:>7.2} | {:>7.2} | {:>6} | {:>11} |",
-            label,
-            o.ops,
-            o.per_sec(),
-            o.percentile_ms(0.50),
-            o.percentile_ms(0.99),
-            o.errors,
-            ratio
-        );
-        if let Some(e) = o.first_error {
-            eprintln!("  {}: first error: {e}", scenario.name());
+        row(scenario.name(), &w, b.as_ref(), (w_cpu, b_cpu), rss);
+        if let Some(e) = &w.first_error {
+            eprintln!("  {}: {} errors, first: {e}", scenario.name(), w.errors);
             failed = true;
         }
     }
-    drop(demo);
-    if failed {
-        std::process::ExitCode::FAILURE
-    } else {
-        std::process::ExitCode::SUCCESS
-    }
+    Ok(!failed)
 }

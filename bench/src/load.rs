@@ -1,0 +1,175 @@
+//! A lean HTTP/1.1 load generator, in the spirit of wrk: N keep-alive connections, each sending
+//! a request built fresh for every operation (a new signature, a new MsgId), reading the
+//! answer by its Content-Length, and timing it. No client library in the way: on a machine
+//! whose cores the server shares, the generator's own cost must stay small and equal for
+//! wxgate and the bare baseline.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Builds the bytes of one request (the whole HTTP/1.1 message).
+pub type Make = Arc<dyn Fn() -> Vec<u8> + Send + Sync>;
+/// Checks one answer (status, body); `Err` says what is wrong with it.
+pub type Check = Arc<dyn Fn(u16, &[u8]) -> Result<(), String> + Send + Sync>;
+
+/// A GET, with extra header lines (each ending in `\r\n`).
+pub fn get(host: &str, path: &str, headers: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nhost: {host}\r\n{headers}\r\n").into_bytes()
+}
+
+/// A POST of `body`.
+pub fn post(host: &str, path: &str, content_type: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+pub struct Outcome {
+    pub errors: u64,
+    pub first_error: Option<String>,
+    pub elapsed: Duration,
+    /// Sorted latencies in microseconds.
+    pub latencies: Vec<u64>,
+}
+
+impl Outcome {
+    pub fn per_sec(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    pub fn percentile_ms(&self, p: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return 0.0;
+        }
+        let i = ((self.latencies.len() - 1) as f64 * p).round() as usize;
+        self.latencies[i] as f64 / 1000.0
+    }
+}
+
+/// Reads one response; (status, body).
+async fn read_response(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+) -> Result<(u16, Vec<u8>), String> {
+    let head_end = loop {
+        if let Some(i) = find(buf, b"\r\n\r\n") {
+            break i + 4;
+        }
+        let mut chunk = [0u8; 16 * 1024];
+        let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("connection closed".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = std::str::from_utf8(&buf[..head_end]).map_err(|e| e.to_string())?;
+    let status: u16 = head
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad status line: {:.40}", head))?;
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())
+                .flatten()
+        })
+        .ok_or("no content-length")?;
+    while buf.len() < head_end + length {
+        let mut chunk = [0u8; 16 * 1024];
+        let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("connection closed mid-body".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let body = buf[head_end..head_end + length].to_vec();
+    buf.drain(..head_end + length);
+    Ok((status, body))
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Drives `connections` connections to `addr` for `duration`.
+pub async fn drive(
+    addr: SocketAddr,
+    connections: usize,
+    duration: Duration,
+    make: Make,
+    check: Check,
+) -> Outcome {
+    let start = Instant::now();
+    let until = start + duration;
+    let workers: Vec<_> = (0..connections)
+        .map(|_| {
+            let (make, check) = (make.clone(), check.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut errors = 0u64;
+                let mut first_error = None;
+                let mut stream: Option<TcpStream> = None;
+                let mut buf = Vec::with_capacity(32 * 1024);
+                while Instant::now() < until {
+                    if stream.is_none() {
+                        match TcpStream::connect(addr).await {
+                            Ok(s) => {
+                                let _ = s.set_nodelay(true);
+                                stream = Some(s);
+                                buf.clear();
+                            }
+                            Err(e) => {
+                                errors += 1;
+                                first_error.get_or_insert(e.to_string());
+                                tokio::time::sleep(Duration::from_millis(10)).await;
+                                continue;
+                            }
+                        }
+                    }
+                    let s = stream.as_mut().expect("connected above");
+                    let request = make();
+                    let began = Instant::now();
+                    let answer = match s.write_all(&request).await {
+                        Ok(()) => read_response(s, &mut buf).await,
+                        Err(e) => Err(e.to_string()),
+                    };
+                    match answer.and_then(|(status, body)| check(status, &body)) {
+                        Ok(()) => latencies.push(began.elapsed().as_micros() as u64),
+                        Err(e) => {
+                            errors += 1;
+                            first_error.get_or_insert(e);
+                            stream = None;
+                        }
+                    }
+                }
+                (latencies, errors, first_error)
+            })
+        })
+        .collect();
+    let mut outcome = Outcome {
+        errors: 0,
+        first_error: None,
+        elapsed: Duration::ZERO,
+        latencies: Vec::new(),
+    };
+    for w in workers {
+        if let Ok((latencies, errors, first_error)) = w.await {
+            outcome.latencies.extend(latencies);
+            outcome.errors += errors;
+            if outcome.first_error.is_none() {
+                outcome.first_error = first_error;
+            }
+        }
+    }
+    outcome.elapsed = start.elapsed();
+    outcome.latencies.sort_unstable();
+    outcome
+}
