@@ -12,6 +12,9 @@ use wechat::{AppId, AppSecret};
 
 pub use crate::messages::config::{MessageConfig, MessageMode, WebhookConfig};
 
+/// How many pushes (and as many signature bindings) one process remembers by default.
+pub const DEFAULT_PUSH_MEMORY: usize = 1_000_000;
+
 /// Every configuration key: (file key, what it is). The environment variable is `WXGATE_` + the
 /// key in upper case. README's table is written from this list.
 pub const KEYS: &[(&str, &str)] = &[
@@ -23,6 +26,10 @@ pub const KEYS: &[(&str, &str)] = &[
     (
         "login_rate_per_minute",
         "/auth/ and /empower/ requests allowed per client address and minute (default 120; 0: no limit)",
+    ),
+    (
+        "push_memory",
+        "pushes remembered at most (for retries and replays), about 180 bytes each (default 1000000)",
     ),
     (
         "max_connections",
@@ -159,6 +166,8 @@ pub enum SessionStoreKind {
 pub struct Config {
     pub listen: SocketAddr,
     pub max_connections: usize,
+    /// Pushes (and signature bindings) remembered in this process at most.
+    pub push_memory: usize,
     /// Proxies whose `X-Forwarded-For` is believed (rate limits).
     pub trusted_proxies: Vec<crate::http::rate_limit::Network>,
     /// `/auth/` and `/empower/` per client address and minute; 0: no limit.
@@ -445,6 +454,11 @@ impl Sources {
             )
         })?;
         let max_connections = self.number("max_connections", 4096, 16..=1_000_000)? as usize;
+        let push_memory = self.number(
+            "push_memory",
+            DEFAULT_PUSH_MEMORY as u64,
+            1000..=100_000_000,
+        )? as usize;
         let trusted_proxies = self
             .get("trusted_proxies")
             .unwrap_or("")
@@ -550,6 +564,7 @@ impl Sources {
         Ok(Config {
             listen,
             max_connections,
+            push_memory,
             trusted_proxies,
             login_rate_per_minute,
             public_url,

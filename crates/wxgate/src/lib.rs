@@ -19,7 +19,6 @@ pub mod messages;
 pub mod platform;
 pub mod sessions;
 pub mod shared;
-pub mod single_flight;
 pub mod startup;
 pub mod state;
 pub mod templates;

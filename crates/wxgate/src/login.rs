@@ -423,7 +423,10 @@ impl Login {
             let outcome = this.run(code, scope).await;
             serde_json::to_vec(&outcome).unwrap_or_default().into()
         });
-        let ran = self.flights.run(&key, self.lease, CODE_MEMORY, work).await;
+        let ran = self
+            .flights
+            .run(&key, self.lease, CODE_MEMORY, CODE_MEMORY, work)
+            .await;
         match ran.and_then(|bytes| serde_json::from_slice::<Outcome>(&bytes).ok()) {
             Some(outcome) => outcome,
             None => Outcome::Failed {

@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 
-use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -51,8 +50,10 @@ impl Services {
     pub async fn build(config: &Config) -> Result<Self, StartError> {
         let db = Db::connect(config.database_url.as_str()).await?;
         let shared = match &config.redis {
-            Some(r) => Shared::redis(&r.url, &r.prefix).map_err(StartError::Redis)?,
-            None => Shared::memory(),
+            Some(r) => {
+                Shared::redis(&r.url, &r.prefix, config.push_memory).map_err(StartError::Redis)?
+            }
+            None => Shared::memory(config.push_memory),
         };
         let client = wechat::Client::new(wechat::ClientConfig {
             api_base: config.api_base.clone(),
@@ -79,7 +80,7 @@ impl Services {
 
 pub struct Application {
     listener: TcpListener,
-    router: Router,
+    router: http::Service,
     pub state: AppState,
 }
 

@@ -19,9 +19,9 @@ use wechat::message::Incoming;
 use wechat::reply::Reply;
 
 use super::MessageServer;
-use crate::clock;
 
-/// The passive reply XML if the handler has one within `deadline`; empty for "nothing to say"
+/// The passive reply if the handler has one within `deadline`, as compact JSON (what the
+/// deduplication remembers for retries; each copy writes its XML); empty for "nothing to say"
 /// (WeChat gets `success`). `remember`: how long the push is remembered (for the marker).
 pub async fn answer_within(
     server: Arc<MessageServer>,
@@ -39,13 +39,10 @@ pub async fn answer_within(
     };
     let mut work = Box::pin(handler);
     match tokio::time::timeout(deadline, &mut work).await {
-        Ok(reply) => {
-            let env = &incoming.envelope;
-            reply
-                .map(|r| r.to_xml(env.from_user_name.as_str(), &env.to_user_name, clock::now()))
-                .map(Bytes::from)
-                .unwrap_or_default()
-        }
+        Ok(reply) => reply
+            .and_then(|r| serde_json::to_vec(&r).ok())
+            .map(Bytes::from)
+            .unwrap_or_default(),
         Err(_) => {
             tracing::warn!(
                 id = %incoming.dedup_key(),

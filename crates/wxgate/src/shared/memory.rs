@@ -1,61 +1,274 @@
 //! The shared-state mechanisms in this process's memory: the embedded deployment (one
-//! instance), and the fallback of the Redis ones while Redis is unreachable.
+//! instance), and what the Redis ones use for copies that reach the same instance and while
+//! Redis is unreachable.
+//!
+//! What is remembered is kept in [`Table`]s, bounded by `WXGATE_PUSH_MEMORY` entries each: a
+//! push is a finished-run key and a (timestamp, nonce) claim, about 180 bytes together for as
+//! long as its timestamp is accepted, plus its reply in a third table while WeChat may still
+//! retry (about 130 bytes and the reply's length): measured by the ignored test
+//! `what_a_push_costs` below. Work in flight (a push being handled, a code being exchanged) is in a small map
+//! of its own, with a channel its copies wait on.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::FutureExt;
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
 
+use super::table::{Evicted, Key, KeyMaker, Table};
 use super::{Claims, Flights, Held, Locks, Work};
-use crate::single_flight::SingleFlight;
+use crate::throttled_log::ThrottledLog;
 
-#[derive(Clone, Debug, Default)]
-pub struct Memory {
-    flights: Arc<SingleFlight<Bytes>>,
-    claims: Arc<Mutex<ClaimMap>>,
-    locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+/// A finished run as copies get it: `None` when the work panicked.
+type Finished = Option<Bytes>;
+
+#[derive(Clone, Debug)]
+pub struct Memory(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    keys: KeyMaker,
+    /// Finished runs, for `keep`.
+    done: Table<()>,
+    /// Their results, for `keep_result`: a reply in one allocation of its exact length.
+    results: Table<Arc<[u8]>>,
+    /// Runs in progress, with the channel their copies wait on.
+    running: Mutex<HashMap<Key, watch::Receiver<Option<Finished>>>>,
+    claims: Table<Claimed>,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    capacity: usize,
+    full: ThrottledLog,
 }
 
-#[derive(Debug, Default)]
-struct ClaimMap {
-    /// key → (forget at, value).
-    entries: HashMap<String, (Instant, Vec<u8>)>,
-    /// Expired entries are dropped when the map reaches this size, which then doubles what is
-    /// left: the cost of a sweep is spread over the inserts that made it necessary.
-    prune_at: usize,
+/// A claimed value, inline: values longer than 16 bytes are kept as their SHA-256's first 16.
+#[derive(Clone, Copy, Debug)]
+struct Claimed {
+    len: u8,
+    bytes: [u8; 16],
+}
+
+impl Claimed {
+    fn new(value: &[u8]) -> Self {
+        let mut bytes = [0u8; 16];
+        if value.len() <= 16 {
+            bytes[..value.len()].copy_from_slice(value);
+            Claimed {
+                len: value.len() as u8,
+                bytes,
+            }
+        } else {
+            bytes.copy_from_slice(&Sha256::digest(value)[..16]);
+            Claimed { len: 16, bytes }
+        }
+    }
+
+    fn to_vec(self) -> Vec<u8> {
+        self.bytes[..usize::from(self.len)].to_vec()
+    }
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        Memory::new(crate::config::DEFAULT_PUSH_MEMORY)
+    }
+}
+
+impl Memory {
+    /// Remembers at most `capacity` finished runs and as many claims.
+    pub fn new(capacity: usize) -> Self {
+        Memory(Arc::new(Inner {
+            keys: KeyMaker::default(),
+            done: Table::new(capacity),
+            results: Table::new(capacity),
+            running: Mutex::new(HashMap::new()),
+            claims: Table::new(capacity),
+            locks: Mutex::new(HashMap::new()),
+            capacity,
+            full: ThrottledLog::default(),
+        }))
+    }
+
+    /// Warns (once a minute) when the bound made a table forget entries early.
+    fn note(&self, evicted: Evicted) {
+        if evicted.count == 0 {
+            return;
+        }
+        if let Some(unlogged) = self.0.full.allow("push memory full") {
+            tracing::warn!(
+                capacity = self.0.capacity,
+                unlogged_since_last = unlogged,
+                "WXGATE_PUSH_MEMORY is full: the oldest pushes are forgotten before their timestamps expire (a replay of one would be handled again); raise it if this lasts"
+            );
+        }
+    }
+
+    /// Runs `work` once for `key` in this process (see [`Flights::run`]).
+    pub async fn run_local<F>(
+        &self,
+        key: &str,
+        keep: Duration,
+        keep_result: Duration,
+        work: F,
+    ) -> Option<Bytes>
+    where
+        F: Future<Output = Bytes> + Send + 'static,
+    {
+        let k = self.0.keys.key(key);
+        let found = {
+            let mut running = self.0.running.lock().unwrap_or_else(|e| e.into_inner());
+            // Under the lock: a run that finishes stores its result before it leaves `running`.
+            if let Some(done) = self.finished_key(k) {
+                return Some(done);
+            }
+            match running.get(&k) {
+                Some(rx) => Err(rx.clone()),
+                None => {
+                    let (tx, rx) = watch::channel(None);
+                    running.insert(k, rx);
+                    Ok(tx)
+                }
+            }
+        };
+        let tx = match found {
+            Ok(tx) => tx,
+            Err(mut rx) => {
+                // An error means the run ended without sending: it was cancelled at shutdown.
+                let finished = rx.wait_for(Option::is_some).await.ok()?;
+                return finished.clone().flatten();
+            }
+        };
+        // The first caller runs the work itself (no task to spawn and wake for the common case
+        // of one copy); if it goes away first, the rest is handed to a task ([`Run`]'s drop),
+        // so the work is never cut short.
+        let mut run = Run {
+            memory: self.clone(),
+            key: k,
+            keep,
+            keep_result,
+            tx: Some(tx),
+            work: Some(Box::pin(
+                AssertUnwindSafe(work).catch_unwind().map(Result::ok),
+            )),
+        };
+        let result = match run.work.as_mut() {
+            Some(work) => work.await,
+            None => None,
+        };
+        run.work = None;
+        run.finish(result.clone());
+        result
+    }
+
+    /// Stores a finished run's result, takes it out of `running` and tells its copies.
+    fn finish(&self, k: Key, keep: Duration, keep_result: Duration, result: &Finished) {
+        if let Some(r) = result {
+            if !keep_result.is_zero() && !r.is_empty() {
+                self.note(self.0.results.insert(k, Arc::from(&r[..]), keep_result));
+            }
+            self.note(self.0.done.insert(k, (), keep));
+        }
+        self.0
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&k);
+    }
+
+    /// A finished run's result for `key` (empty once it is no longer kept).
+    pub fn finished_local(&self, key: &str) -> Option<Bytes> {
+        self.finished_key(self.0.keys.key(key))
+    }
+
+    fn finished_key(&self, k: Key) -> Option<Bytes> {
+        self.0.done.get(k)?;
+        Some(
+            self.0
+                .results
+                .get(k)
+                .map(Bytes::from_owner)
+                .unwrap_or_default(),
+        )
+    }
+}
+
+/// A run in progress, driven by its first caller. Dropped before the work is done (the caller
+/// gave up: its connection closed, its timeout passed), it spawns a task that finishes it.
+struct Run {
+    memory: Memory,
+    key: Key,
+    keep: Duration,
+    keep_result: Duration,
+    tx: Option<watch::Sender<Option<Finished>>>,
+    work: Option<Pin<Box<dyn Future<Output = Finished> + Send>>>,
+}
+
+impl Run {
+    fn finish(&mut self, result: Finished) {
+        self.memory
+            .finish(self.key, self.keep, self.keep_result, &result);
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Some(result));
+        }
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        let Some(work) = self.work.take() else {
+            return;
+        };
+        let mut rest = Run {
+            memory: self.memory.clone(),
+            key: self.key,
+            keep: self.keep,
+            keep_result: self.keep_result,
+            tx: self.tx.take(),
+            work: None,
+        };
+        // Outside a runtime (the process is exiting) there is nothing left to finish it with.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let result = work.await;
+                rest.finish(result);
+            });
+        }
+    }
 }
 
 #[async_trait]
 impl Flights for Memory {
-    async fn run(&self, key: &str, _lease: Duration, keep: Duration, work: Work) -> Option<Bytes> {
-        self.flights.run(key, keep, work).await
+    async fn run(
+        &self,
+        key: &str,
+        _lease: Duration,
+        keep: Duration,
+        keep_result: Duration,
+        work: Work,
+    ) -> Option<Bytes> {
+        self.run_local(key, keep, keep_result, work).await
     }
 
     async fn finished(&self, key: &str) -> Option<Bytes> {
-        self.flights.finished(key)
+        self.finished_local(key)
     }
 }
 
 #[async_trait]
 impl Claims for Memory {
     async fn claim(&self, key: &str, value: &[u8], ttl: Duration) -> Option<Vec<u8>> {
-        let now = Instant::now();
-        let mut claims = self.claims.lock().unwrap_or_else(|e| e.into_inner());
-        if claims.entries.len() >= claims.prune_at {
-            claims.entries.retain(|_, (until, _)| *until > now);
-            claims.prune_at = (claims.entries.len() * 2).max(4096);
-        }
-        match claims.entries.get(key) {
-            Some((until, held)) if *until > now => Some(held.clone()),
-            _ => {
-                claims
-                    .entries
-                    .insert(key.to_owned(), (now + ttl, value.to_vec()));
-                None
-            }
-        }
+        let (held, evicted) = self
+            .0
+            .claims
+            .claim(self.0.keys.key(key), Claimed::new(value), ttl);
+        self.note(evicted);
+        held.map(Claimed::to_vec)
     }
 }
 
@@ -63,6 +276,7 @@ impl Claims for Memory {
 impl Locks for Memory {
     async fn lock(&self, name: &str, _lease: Duration, wait: Duration) -> Held {
         let mutex = self
+            .0
             .locks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -81,15 +295,109 @@ impl Locks for Memory {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Instant;
+
     use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    fn counting(runs: &Arc<AtomicUsize>, value: &'static str, delay_ms: u64) -> Work {
+        let runs = runs.clone();
+        Box::pin(async move {
+            runs.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            Bytes::from_static(value.as_bytes())
+        })
+    }
+
+    #[tokio::test]
+    async fn concurrent_and_later_callers_share_one_run() {
+        let m = Memory::new(1000);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (a, b) = tokio::join!(
+            m.run("k", MINUTE, MINUTE, MINUTE, counting(&runs, "first", 50)),
+            m.run("k", MINUTE, MINUTE, MINUTE, counting(&runs, "second", 0)),
+        );
+        let c = m
+            .run("k", MINUTE, MINUTE, MINUTE, counting(&runs, "third", 0))
+            .await;
+        assert_eq!(
+            (a.as_deref(), b.as_deref(), c.as_deref()),
+            (
+                Some(&b"first"[..]),
+                Some(&b"first"[..]),
+                Some(&b"first"[..])
+            )
+        );
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_gives_up_does_not_cancel_the_work() {
+        let m = Memory::new(1000);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let first = tokio::time::timeout(
+            Duration::from_millis(20),
+            m.run("k", MINUTE, MINUTE, MINUTE, counting(&runs, "late", 100)),
+        )
+        .await;
+        assert!(first.is_err());
+        assert_eq!(m.finished("k").await, None, "still running");
+        let again = m
+            .run("k", MINUTE, MINUTE, MINUTE, counting(&runs, "again", 0))
+            .await;
+        assert_eq!(again.as_deref(), Some(&b"late"[..]));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn the_result_is_dropped_before_the_key() {
+        // keep_result 0: the key is known (a later copy is not run again) but its result gone.
+        let m = Memory::new(1000);
+        let runs = Arc::new(AtomicUsize::new(0));
+        m.run(
+            "k",
+            MINUTE,
+            MINUTE,
+            Duration::ZERO,
+            counting(&runs, "reply", 0),
+        )
+        .await;
+        let later = m
+            .run("k", MINUTE, MINUTE, MINUTE, counting(&runs, "again", 0))
+            .await;
+        assert_eq!(later.as_deref(), Some(&b""[..]), "known, nothing kept");
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_run_yields_none_and_is_not_remembered() {
+        let m = Memory::new(1000);
+        let result = m
+            .run(
+                "k",
+                MINUTE,
+                MINUTE,
+                MINUTE,
+                Box::pin(async { panic!("boom") }),
+            )
+            .await;
+        assert_eq!(result, None);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let again = m
+            .run("k", MINUTE, MINUTE, MINUTE, counting(&runs, "ok", 0))
+            .await;
+        assert_eq!(again.as_deref(), Some(&b"ok"[..]));
+    }
 
     #[tokio::test]
     async fn a_claim_holds_until_it_expires() {
-        let m = Memory::default();
-        let ttl = Duration::from_millis(50);
+        let m = Memory::new(1000);
+        let ttl = Duration::from_secs(1);
         assert_eq!(m.claim("k", b"a", ttl).await, None);
         assert_eq!(m.claim("k", b"b", ttl).await.as_deref(), Some(&b"a"[..]));
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        tokio::time::sleep(Duration::from_millis(2100)).await;
         assert_eq!(m.claim("k", b"b", ttl).await, None);
     }
 
@@ -112,5 +420,66 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(100)).await;
         drop(held);
         assert!(waiting.await.unwrap() >= Duration::from_millis(90));
+    }
+
+    /// What a remembered push costs: run with
+    /// `cargo test --release -p wxgate --lib what_a_push_costs -- --ignored --nocapture`.
+    #[tokio::test]
+    #[ignore = "a measurement, not a check: prints bytes per push"]
+    async fn what_a_push_costs() {
+        fn rss() -> usize {
+            let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+            let pages: usize = statm
+                .split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            pages * 4096
+        }
+        const N: usize = 1_000_000;
+        let window = Duration::from_secs(300);
+        let m = Memory::new(N);
+        let before = rss();
+        for i in 0..N {
+            let key = format!(
+                "push:o6_bmjrPTlm6_2sgVt7hMZOPfL2M:{}",
+                7_000_000_000u64 + i as u64
+            );
+            m.run(
+                &key,
+                MINUTE,
+                window,
+                Duration::ZERO,
+                Box::pin(async { Bytes::new() }),
+            )
+            .await;
+            m.claim(
+                &format!("sig:{i}:nonce{i}"),
+                b"0123456789abcdef0123",
+                window,
+            )
+            .await;
+        }
+        let keys_only = rss();
+        eprintln!(
+            "{N} pushes remembered: {} bytes each (a key and a signature binding)",
+            (keys_only - before) / N
+        );
+        let reply = Bytes::from(vec![b'r'; 100]);
+        for i in 0..N {
+            let reply = reply.clone();
+            m.run(
+                &format!("with-reply:{i}"),
+                MINUTE,
+                window,
+                MINUTE,
+                Box::pin(async move { reply }),
+            )
+            .await;
+        }
+        eprintln!(
+            "{N} more with a 100-byte reply kept: {} bytes each",
+            (rss() - keys_only) / N
+        );
     }
 }

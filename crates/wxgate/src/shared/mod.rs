@@ -19,6 +19,7 @@
 
 pub mod memory;
 pub mod redis;
+mod table;
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -38,9 +39,17 @@ pub trait Flights: Send + Sync + Debug + 'static {
     /// The result of the work for `key`. The first caller anywhere runs `work` (in its own
     /// task: a caller that stops waiting does not cancel it); a caller arriving while it runs
     /// — on this instance or another — waits for its result, and a later one gets the stored
-    /// result, for `keep` after the run started. If the instance running it disappears, the
-    /// others take over once `lease` has passed. `None` when the work panicked.
-    async fn run(&self, key: &str, lease: Duration, keep: Duration, work: Work) -> Option<Bytes>;
+    /// result for `keep_result` after the run, then an empty result (the key is known, the
+    /// work is not run again) until `keep`. If the instance running it disappears, the others
+    /// take over once `lease` has passed. `None` when the work panicked.
+    async fn run(
+        &self,
+        key: &str,
+        lease: Duration,
+        keep: Duration,
+        keep_result: Duration,
+        work: Work,
+    ) -> Option<Bytes>;
 
     /// The stored result for `key`, if a run finished; never waits or runs anything.
     async fn finished(&self, key: &str) -> Option<Bytes>;
@@ -87,9 +96,10 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// One instance: everything in this process's memory.
-    pub fn memory() -> Self {
-        let memory = memory::Memory::default();
+    /// One instance: everything in this process's memory, at most `capacity` pushes remembered
+    /// (`WXGATE_PUSH_MEMORY`).
+    pub fn memory(capacity: usize) -> Self {
+        let memory = memory::Memory::new(capacity);
         Shared {
             flights: Arc::new(memory.clone()),
             claims: Arc::new(memory.clone()),
@@ -98,10 +108,11 @@ impl Shared {
         }
     }
 
-    /// Several instances: everything in Redis at `url`, under `prefix`. Connects lazily, so a
-    /// Redis that is down at start-up does not stop the server.
-    pub fn redis(url: &str, prefix: &str) -> Result<Self, String> {
-        let redis = self::redis::Redis::new(url, prefix)?;
+    /// Several instances: everything in Redis at `url`, under `prefix`, with `capacity` for
+    /// this instance's own memory (copies that reach it, and while Redis is unreachable).
+    /// Connects lazily, so a Redis that is down at start-up does not stop the server.
+    pub fn redis(url: &str, prefix: &str, capacity: usize) -> Result<Self, String> {
+        let redis = self::redis::Redis::new(url, prefix, capacity)?;
         Ok(Shared {
             flights: Arc::new(redis.clone()),
             claims: Arc::new(redis.clone()),

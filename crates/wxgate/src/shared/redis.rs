@@ -6,8 +6,9 @@
 //! and the connection is re-established by itself when Redis is back.
 //!
 //! Keys: `flight:<key>` holds `P` while an instance runs the work (with the lease as expiry)
-//! and `D<result>` after; `claim:<key>` a claimed value; `lock:<name>` the holder's random
-//! token; `session:<id>` a browser session ([`crate::sessions`]).
+//! and `D` after, and `result:<key>` the result while it is kept; `claim:<key>` a claimed
+//! value; `lock:<name>` the holder's random token; `session:<id>` a browser session
+//! ([`crate::sessions`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,6 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::memory::Memory;
 use super::{Claims, Flights, Held, Locks, Work};
-use crate::single_flight::SingleFlight;
 use crate::throttled_log::ThrottledLog;
 
 /// How long one Redis command may take before the caller falls back: Redis answers in well
@@ -49,10 +49,9 @@ pub struct Redis(Arc<Inner>);
 struct Inner {
     connection: ConnectionManager,
     prefix: String,
-    /// Copies of a push that reach this instance wait here, not in Redis.
-    local: SingleFlight<Bytes>,
-    /// Used while Redis is unreachable.
-    fallback: Memory,
+    /// Copies of a push that reach this instance wait here, not in Redis; also what is used
+    /// while Redis is unreachable.
+    local: Memory,
     warnings: ThrottledLog,
     claim: redis::Script,
     release: redis::Script,
@@ -74,7 +73,7 @@ fn ms(d: Duration) -> u64 {
 impl Redis {
     /// A client for `url` (redis://[user:password@]host[:port][/db]); nothing is connected
     /// until first use.
-    pub fn new(url: &str, prefix: &str) -> Result<Self, String> {
+    pub fn new(url: &str, prefix: &str, capacity: usize) -> Result<Self, String> {
         let client = redis::Client::open(url).map_err(|e| e.to_string())?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(OP_TIMEOUT))
@@ -87,8 +86,7 @@ impl Redis {
         Ok(Redis(Arc::new(Inner {
             connection,
             prefix: prefix.to_owned(),
-            local: SingleFlight::default(),
-            fallback: Memory::default(),
+            local: Memory::new(capacity),
             warnings: ThrottledLog::default(),
             claim: redis::Script::new(CLAIM),
             release: redis::Script::new(RELEASE),
@@ -192,18 +190,45 @@ impl Redis {
     }
 
     /// The work for `key`, run once across instances (see [`Flights::run`]).
-    async fn run_shared(&self, key: &str, lease: Duration, keep: Duration, work: Work) -> Bytes {
-        let key = self.key("flight", key);
+    async fn run_shared(
+        &self,
+        key: &str,
+        lease: Duration,
+        keep: Duration,
+        keep_result: Duration,
+        work: Work,
+    ) -> Bytes {
+        let flight = self.key("flight", key);
+        let result_key = self.key("result", key);
         let mut poll = POLL_FIRST;
         loop {
-            match self.set_new(&key, b"P", lease).await {
+            match self.set_new(&flight, b"P", lease).await {
                 Ok(true) => {
                     let result = work.await;
-                    let mut stored = Vec::with_capacity(result.len() + 1);
-                    stored.push(b'D');
-                    stored.extend_from_slice(&result);
-                    if let Err(e) = self.set(&key, &stored, keep).await {
-                        self.degraded("a finished result is not stored for other instances", &e);
+                    let mut done = redis::pipe();
+                    done.cmd("SET")
+                        .arg(&flight)
+                        .arg("D")
+                        .arg("PX")
+                        .arg(ms(keep))
+                        .ignore();
+                    if !keep_result.is_zero() {
+                        done.cmd("SET")
+                            .arg(&result_key)
+                            .arg(result.as_ref())
+                            .arg("PX")
+                            .arg(ms(keep_result))
+                            .ignore();
+                    }
+                    let mut connection = self.0.connection.clone();
+                    let stored =
+                        tokio::time::timeout(OP_TIMEOUT, done.query_async::<()>(&mut connection))
+                            .await;
+                    if !matches!(stored, Ok(Ok(()))) {
+                        self.degraded(
+                            "a finished result is not stored for other instances",
+                            "storing the result failed",
+                        );
                     }
                     return result;
                 }
@@ -214,9 +239,13 @@ impl Redis {
                 }
             }
             // Another instance has it: wait for its result, or for its lease to run out.
-            match self.get(&key).await {
+            match self.get(&flight).await {
                 Ok(Some(held)) if held.first() == Some(&b'D') => {
-                    return Bytes::copy_from_slice(&held[1..]);
+                    // Done: its result, if still kept (else nothing: the work is not run again).
+                    return match self.get(&result_key).await {
+                        Ok(Some(result)) => Bytes::from(result),
+                        _ => Bytes::new(),
+                    };
                 }
                 Ok(Some(_)) => {
                     tokio::time::sleep(poll).await;
@@ -234,20 +263,33 @@ impl Redis {
 
 #[async_trait]
 impl Flights for Redis {
-    async fn run(&self, key: &str, lease: Duration, keep: Duration, work: Work) -> Option<Bytes> {
+    async fn run(
+        &self,
+        key: &str,
+        lease: Duration,
+        keep: Duration,
+        keep_result: Duration,
+        work: Work,
+    ) -> Option<Bytes> {
         let this = self.clone();
         let owned = key.to_owned();
-        let shared = async move { this.run_shared(&owned, lease, keep, work).await };
-        self.0.local.run(key, keep, shared).await
+        let shared = async move {
+            this.run_shared(&owned, lease, keep, keep_result, work)
+                .await
+        };
+        self.0.local.run_local(key, keep, keep_result, shared).await
     }
 
     async fn finished(&self, key: &str) -> Option<Bytes> {
-        if let Some(done) = self.0.local.finished(key) {
+        if let Some(done) = self.0.local.finished_local(key) {
             return Some(done);
         }
         match self.get(&self.key("flight", key)).await {
             Ok(Some(held)) if held.first() == Some(&b'D') => {
-                Some(Bytes::copy_from_slice(&held[1..]))
+                match self.get(&self.key("result", key)).await {
+                    Ok(Some(result)) => Some(Bytes::from(result)),
+                    _ => Some(Bytes::new()),
+                }
             }
             Ok(_) => None,
             Err(e) => {
@@ -273,7 +315,7 @@ impl Claims for Redis {
             Ok(held) => held,
             Err(e) => {
                 self.degraded("claims are checked within this instance only", &e);
-                self.0.fallback.claim(key, value, ttl).await
+                self.0.local.claim(key, value, ttl).await
             }
         }
     }
@@ -331,7 +373,7 @@ impl Locks for Redis {
                 }
                 Err(e) => {
                     self.degraded("locking within this instance only", &e);
-                    return self.0.fallback.lock(name, lease, wait).await;
+                    return self.0.local.lock(name, lease, wait).await;
                 }
             }
         }
