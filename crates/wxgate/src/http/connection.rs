@@ -1,6 +1,10 @@
-//! What a connection may cost: how long a response may take to be written, and how many
-//! connections may be open at once (`WXGATE_MAX_CONNECTIONS`). The accept loop in
-//! [`crate::startup`] applies both.
+//! What a connection may cost: how long a request body may take to arrive, how long a response
+//! may take to be written, and how many connections may be open at once
+//! (`WXGATE_MAX_CONNECTIONS`). The accept loop in [`crate::startup`] applies them.
+//!
+//! The two time limits start their clock only when the peer makes the server wait: a body
+//! already in the buffer, a response the kernel takes at once, cost no timer (a timer is a
+//! lock and a wheel entry, per request, on the hottest path).
 
 use std::io;
 use std::pin::Pin;
@@ -104,6 +108,69 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TimedWrite<S> {
     }
 }
 
+/// How long a request body may keep the server waiting, in total.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A request body that must arrive within a time limit, counted from the first time a read
+/// finds nothing there (so a body that is already buffered, the usual case, never arms a
+/// timer) and not reset by a byte now and then. Past it, the read fails with `TimedOut`, which
+/// the handler reading the body answers with a 4xx.
+pub struct SlowBodyLimit<B> {
+    inner: B,
+    timeout: Duration,
+    stalled: Option<Pin<Box<Sleep>>>,
+}
+
+impl<B> SlowBodyLimit<B> {
+    pub fn new(inner: B, timeout: Duration) -> Self {
+        SlowBodyLimit {
+            inner,
+            timeout,
+            stalled: None,
+        }
+    }
+}
+
+impl<B> hyper::body::Body for SlowBodyLimit<B>
+where
+    B: hyper::body::Body + Unpin,
+    B::Error: Into<axum::BoxError>,
+{
+    type Data = B::Data;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(Into::into))),
+            Poll::Pending => {
+                let timeout = self.timeout;
+                let stalled = self
+                    .stalled
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                match stalled.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("the request body did not arrive within {timeout:?}"),
+                    )
+                    .into()))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// The answer to a connection past `WXGATE_MAX_CONNECTIONS`: a 503 that says so, then the
 /// connection is closed. Written without reading the request, within a second, or dropped.
 pub async fn refuse_over_capacity(mut stream: tokio::net::TcpStream) {
@@ -135,6 +202,35 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
         assert!(started.elapsed() >= Duration::from_millis(100));
         drop(client);
+    }
+
+    #[tokio::test]
+    async fn a_body_that_stops_arriving_fails_after_the_timeout() {
+        use futures::StreamExt;
+        // A first piece, then nothing more, and the body is never finished.
+        let stream = futures::stream::once(async {
+            Ok::<_, io::Error>(bytes::Bytes::from_static(b"<xml>"))
+        })
+        .chain(futures::stream::pending());
+        let body = axum::body::Body::from_stream(stream);
+        let started = std::time::Instant::now();
+        let limited = SlowBodyLimit::new(body, Duration::from_millis(100));
+        let e = axum::body::to_bytes(axum::body::Body::new(limited), usize::MAX)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("did not arrive"), "{e}");
+        assert!(started.elapsed() >= Duration::from_millis(100));
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn a_body_that_arrives_is_read_whole() {
+        let body = axum::body::Body::from("<xml>whole</xml>");
+        let limited = SlowBodyLimit::new(body, Duration::from_millis(100));
+        let got = axum::body::to_bytes(axum::body::Body::new(limited), usize::MAX)
+            .await
+            .unwrap();
+        assert_eq!(&got[..], b"<xml>whole</xml>");
     }
 
     #[tokio::test]

@@ -190,10 +190,19 @@ fn wants_json(path: &str) -> bool {
 
 /// Writes the body of every failure: a page with the templates, or JSON, by the request's
 /// path. The sessions layer (inside this one) answers a bare 500 when it cannot save a session;
-/// that becomes the 503 too, so no one ever gets an empty 500.
+/// that becomes the 503 too, so no one ever gets an empty 500. A body over the limit is a 413
+/// that says the limit, refused before any handler when its declared length is over it.
 pub async fn render(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let json = wants_json(request.uri().path());
+    let path = request.uri().path();
+    let json = wants_json(path);
+    let limit = super::body_limit(&app, path);
+    if super::declares_too_much(&request, limit) {
+        return super::too_large(limit);
+    }
     let mut response = next.run(request).await;
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return super::too_large(limit);
+    }
     let failure = match response.extensions_mut().remove::<Failure>() {
         Some(f) => f.0,
         None if response.status() == StatusCode::INTERNAL_SERVER_ERROR

@@ -16,12 +16,12 @@ pub mod weixin;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::sessions;
@@ -42,84 +42,104 @@ pub fn is_own_path(path: &str) -> bool {
 /// Bodies larger than this are refused with 413 before any handler runs (the message server
 /// has its own limit, `WXGATE_MESSAGE_BODY_LIMIT`).
 pub const BODY_LIMIT: usize = 64 * 1024;
-/// A request body must arrive within this.
-const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub fn router(app: AppState, store: sessions::Store) -> Router {
+/// The whole HTTP service: every request goes through it.
+pub type Service = tower::util::BoxCloneSyncService<Request, Response, std::convert::Infallible>;
+
+/// The routes, with what every request goes through around them. The layers wrap the routes
+/// once, from outside, rather than each route (`Router::layer`), so a request pays for one
+/// stack rather than a copy per route; sessions wrap only the pages that use them.
+pub fn router(app: AppState, store: sessions::Store) -> Service {
     let sessions = store.layer(&app.config);
     // A handler may wait for WeChat twice (code exchange, then the profile) and the database.
     let request_timeout =
         (app.config.upstream_timeout * 3 + Duration::from_secs(5)).max(Duration::from_secs(30));
     let routes = Router::new()
-        .merge(login::router(&app))
+        .merge(login::router(&app).layer(sessions))
         .merge(health::router())
         .merge(weixin::router(&app))
         .merge(jssdk::router())
         .merge(admin::router(&app))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(sessions)
-        .layer(middleware::from_fn_with_state(app.clone(), error::render))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn_with_state(app.clone(), body_size))
-        .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
+        .with_state(app.clone());
+    let service = tower::ServiceBuilder::new()
+        .map_response(IntoResponse::into_response)
+        .map_response(security_headers)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             request_timeout,
-        ));
-    with_security_headers(routes)
+        ))
+        .map_request(|r: Request| {
+            r.map(|body| {
+                Body::new(connection::SlowBodyLimit::new(
+                    body,
+                    connection::BODY_TIMEOUT,
+                ))
+            })
+        })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(app, error::render))
+        .service(routes);
+    // A span per request only when someone reads it (RUST_LOG=tower_http=debug): a disabled
+    // span still costs its layer's futures and body wrapper on every request.
+    if tracing::enabled!(target: "tower_http::trace", tracing::Level::DEBUG) {
         // The span names the path only: query strings carry OAuth codes and states.
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-            tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
-        }))
-        .with_state(app)
+        Service::new(
+            tower::ServiceBuilder::new()
+                .map_response(IntoResponse::into_response)
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                    tracing::debug_span!("http", method = %req.method(), path = %req.uri().path())
+                }))
+                .service(service),
+        )
+    } else {
+        Service::new(service)
+    }
 }
 
 /// Headers every response gets unless its handler set them: no MIME sniffing, no framing
 /// (clickjacking of the login), no Referer (the callback URL carries an OAuth code), and no
 /// caching (pages show a user's nickname; JSON answers are per request).
-fn with_security_headers(router: Router<AppState>) -> Router<AppState> {
-    let set = |name: HeaderName, value: &'static str| {
-        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
-    };
-    router
-        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(set(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(set(
-            header::CONTENT_SECURITY_POLICY,
-            "frame-ancestors 'none'",
-        ))
-        .layer(set(header::REFERRER_POLICY, "no-referrer"))
-        .layer(set(header::CACHE_CONTROL, "no-store"))
+fn security_headers(mut response: Response) -> Response {
+    const DEFAULTS: [(HeaderName, &str); 5] = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    let headers = response.headers_mut();
+    for (name, value) in DEFAULTS {
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    response
 }
 
-/// Refuses a body whose declared length is over the limit at once (instead of waiting for
-/// it), and words every 413 the same way.
-async fn body_size(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let limit = match &app.messages {
-        Some(m)
-            if request
-                .uri()
-                .path()
-                .starts_with(m.config.path.trim_end_matches('/')) =>
-        {
-            m.config.body_limit
-        }
+/// The body limit for a request to `path`: the message server's own
+/// (`WXGATE_MESSAGE_BODY_LIMIT`) under its path, [`BODY_LIMIT`] elsewhere.
+pub fn body_limit(app: &AppState, path: &str) -> usize {
+    match &app.messages {
+        Some(m) if path.starts_with(m.config.path.trim_end_matches('/')) => m.config.body_limit,
         _ => BODY_LIMIT,
-    };
-    let declared = request
+    }
+}
+
+/// Whether a request declares a body longer than `limit` (it is refused at once, instead of
+/// waiting for the body).
+pub fn declares_too_much(request: &Request, limit: usize) -> bool {
+    request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let response = if declared.is_some_and(|n| n > limit as u64) {
-        StatusCode::PAYLOAD_TOO_LARGE.into_response()
-    } else {
-        next.run(request).await
-    };
-    if response.status() != StatusCode::PAYLOAD_TOO_LARGE {
-        return response;
-    }
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > limit as u64)
+}
+
+/// Every 413, worded the same way.
+pub fn too_large(limit: usize) -> Response {
     (
         StatusCode::PAYLOAD_TOO_LARGE,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],

@@ -3,16 +3,15 @@
 //! and its answers into responses.
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::http::error::Error;
 use crate::http::page::Message;
-use crate::messages::{Answer, MessageServer, PushQuery};
+use crate::messages::{Answer, MessageServer, PushQuery, Refusal};
 use crate::state::AppState;
 
 pub fn router(app: &AppState) -> Router<AppState> {
@@ -20,13 +19,12 @@ pub fn router(app: &AppState) -> Router<AppState> {
         return Router::new();
     };
     let path = server.config.path.clone();
-    let limit = server.config.body_limit;
     let mut router = Router::new().route(&path, get(verify_url).post(receive));
     // `/weixin` and `/weixin/` both work: WeChat's console takes the URL as typed.
     if let Some(bare) = path.strip_suffix('/').filter(|p| !p.is_empty()) {
         router = router.route(bare, get(verify_url).post(receive));
     }
-    router.layer(DefaultBodyLimit::max(limit))
+    router
 }
 
 /// The message server, or the 404 page when it is off (no Token).
@@ -38,21 +36,53 @@ fn server(app: &AppState) -> Result<&std::sync::Arc<MessageServer>, Error> {
 
 async fn verify_url(
     State(app): State<AppState>,
-    query: Result<Query<PushQuery>, QueryRejection>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, Error> {
     let server = server(&app)?;
-    let Query(q) = query.map_err(|_| server.malformed_query())?;
+    let q = PushQuery::parse(query.as_deref().unwrap_or_default())
+        .map_err(|d| server.malformed_query(d))?;
     Ok(respond(server.verify_url(&q)?))
 }
 
 async fn receive(
     State(app): State<AppState>,
-    query: Result<Query<PushQuery>, QueryRejection>,
-    body: Bytes,
+    RawQuery(query): RawQuery,
+    body: Body,
 ) -> Result<Response, Error> {
     let server = server(&app)?;
-    let Query(q) = query.map_err(|_| server.malformed_query())?;
+    let q = PushQuery::parse(query.as_deref().unwrap_or_default())
+        .map_err(|d| server.malformed_query(d))?;
+    let body = read_body(body, server.config.body_limit).await?;
     Ok(respond(server.receive(&q, &body).await?))
+}
+
+/// The whole body, at most `limit` bytes (`WXGATE_MESSAGE_BODY_LIMIT`): past it a 413, and a
+/// body that stops arriving (http::connection::SlowBodyLimit) a 408.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, Refusal> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        // The cause is a few wrappers down (axum's error, the length limit's box).
+        let causes = || std::iter::successors(std::error::Error::source(&e), |s| s.source());
+        let too_long = causes().any(|s| s.is::<http_body_util::LengthLimitError>());
+        let timed_out = causes().any(|s| {
+            s.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        });
+        // The 413's wording (with the limit) is http::error::render's.
+        let (status, reason) = if too_long {
+            (StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+        } else if timed_out {
+            (
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time",
+            )
+        } else {
+            (
+                StatusCode::BAD_REQUEST,
+                "the request body could not be read",
+            )
+        };
+        Refusal { status, reason }
+    })
 }
 
 fn respond(answer: Answer) -> Response {

@@ -27,8 +27,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use bytes::Bytes;
-use serde::Deserialize;
 use wechat::crypto::{KeyUsed, MessageCrypt};
 use wechat::message::Incoming;
 use wechat::reply::Reply;
@@ -51,9 +49,12 @@ const DEDUP_GRACE: Duration = Duration::from_millis(250);
 /// A push is remembered at least this long, whatever its timestamp: WeChat's retries come
 /// within about 15 s.
 const RETRY_WINDOW: Duration = Duration::from_secs(60);
+/// How long a push's reply is kept for its retries (WeChat's come 5, 10 and 15 s after the
+/// first copy); after that only the push's key is remembered, and a copy gets `success`.
+const REPLY_KEPT: Duration = Duration::from_secs(30);
 
 /// The query string WeChat signs a push or a URL check with.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct PushQuery {
     pub signature: Option<String>,
     pub timestamp: Option<String>,
@@ -61,6 +62,33 @@ pub struct PushQuery {
     pub echostr: Option<String>,
     pub encrypt_type: Option<String>,
     pub msg_signature: Option<String>,
+}
+
+/// A query string that gives one of [`PushQuery`]'s parameters twice.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Duplicate;
+
+impl PushQuery {
+    /// Reads a query string (percent-decoded; other parameters, such as `openid`, ignored).
+    /// A parameter given twice is refused: which of the two was signed would be a guess.
+    pub fn parse(query: &str) -> Result<PushQuery, Duplicate> {
+        let mut q = PushQuery::default();
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            let field = match name.as_ref() {
+                "signature" => &mut q.signature,
+                "timestamp" => &mut q.timestamp,
+                "nonce" => &mut q.nonce,
+                "echostr" => &mut q.echostr,
+                "encrypt_type" => &mut q.encrypt_type,
+                "msg_signature" => &mut q.msg_signature,
+                _ => continue,
+            };
+            if field.replace(value.into_owned()).is_some() {
+                return Err(Duplicate);
+            }
+        }
+        Ok(q)
+    }
 }
 
 /// What to answer WeChat.
@@ -164,8 +192,11 @@ impl MessageServer {
     }
 
     /// A query string that did not parse (a parameter twice, bad percent-encoding).
-    pub fn malformed_query(&self) -> Refusal {
-        self.refuse(StatusCode::BAD_REQUEST, "malformed query string")
+    pub fn malformed_query(&self, _: Duplicate) -> Refusal {
+        self.refuse(
+            StatusCode::BAD_REQUEST,
+            "malformed query string: a parameter WeChat signs is given twice",
+        )
     }
 
     fn remember_for(&self, sent_at: i64) -> Duration {
@@ -271,6 +302,11 @@ impl MessageServer {
         //    customer-service message.
         let key = format!("push:{}", incoming.dedup_key());
         let deadline = self.config.deadline;
+        // Who the passive reply goes to, and from: the sender and the account, swapped.
+        let (user, account) = (
+            incoming.envelope.from_user_name.clone(),
+            incoming.envelope.to_user_name.clone(),
+        );
         let work = Box::pin(late::answer_within(
             self.clone(),
             incoming,
@@ -280,11 +316,16 @@ impl MessageServer {
         let lease = deadline + DEDUP_GRACE + Duration::from_secs(1);
         let reply = match tokio::time::timeout(
             deadline + DEDUP_GRACE,
-            self.flights.run(&key, lease, remember, work),
+            self.flights
+                .run(&key, lease, remember, REPLY_KEPT.min(remember), work),
         )
         .await
         {
-            Ok(Some(xml)) if !xml.is_empty() => Some(xml),
+            // What is remembered is the reply itself, compact; its XML is written per copy.
+            Ok(Some(reply)) if !reply.is_empty() => serde_json::from_slice::<Reply>(&reply)
+                .map_err(|e| tracing::error!(error = %e, "a stored reply does not read back"))
+                .ok()
+                .map(|r| r.to_xml(user.as_str(), &account, clock::now())),
             Ok(Some(_)) => None,
             Ok(None) => {
                 tracing::error!("message handler panicked; answered success");
@@ -344,16 +385,16 @@ impl MessageServer {
     }
 
     /// The answer to WeChat, encrypted with the key the push came with.
-    fn seal(&self, reply: Option<Bytes>, key_used: Option<KeyUsed>) -> Answer {
+    fn seal(&self, reply: Option<String>, key_used: Option<KeyUsed>) -> Answer {
         let Some(reply) = reply else {
             return match key_used {
                 None => Answer::Text("success".into()),
                 Some(_) => Answer::Empty,
             };
         };
-        let xml = String::from_utf8_lossy(&reply);
+        let xml = reply;
         let Some(used) = key_used else {
-            return Answer::Xml(xml.into_owned());
+            return Answer::Xml(xml);
         };
         let crypt = match used {
             KeyUsed::Current => self.crypt.as_ref(),
@@ -445,6 +486,25 @@ impl MessageServer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_query_is_read_decoded_and_a_repeated_parameter_refused() {
+        let q = PushQuery::parse(
+            "signature=ab%2Bc&timestamp=1&nonce=n&openid=o&encrypt_type=aes&msg_signature=m",
+        )
+        .unwrap();
+        assert_eq!(q.signature.as_deref(), Some("ab+c"));
+        assert_eq!(q.timestamp.as_deref(), Some("1"));
+        assert_eq!(q.encrypt_type.as_deref(), Some("aes"));
+        assert_eq!(q.echostr, None);
+        assert_eq!(PushQuery::parse(""), Ok(PushQuery::default()));
+        assert_eq!(
+            PushQuery::parse("nonce=a&signature=x&nonce=b"),
+            Err(Duplicate)
+        );
+        // Parameters WeChat does not sign may repeat.
+        assert!(PushQuery::parse("openid=a&openid=b").is_ok());
+    }
 
     #[test]
     fn a_push_is_remembered_as_long_as_its_timestamp_is_accepted() {
