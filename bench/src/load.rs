@@ -52,11 +52,15 @@ impl Outcome {
     }
 }
 
-/// Reads one response; (status, body).
-async fn read_response(
-    stream: &mut TcpStream,
-    buf: &mut Vec<u8>,
-) -> Result<(u16, Vec<u8>), String> {
+/// One response: its status, its body, and whether the server closes the connection after it.
+struct Response {
+    status: u16,
+    body: Vec<u8>,
+    close: bool,
+}
+
+/// Reads one response.
+async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Response, String> {
     let head_end = loop {
         if let Some(i) = find(buf, b"\r\n\r\n") {
             break i + 4;
@@ -82,6 +86,12 @@ async fn read_response(
                 .flatten()
         })
         .ok_or("no content-length")?;
+    // nginx ends a keep-alive connection after `keepalive_requests` (1000 by default), saying so.
+    let close = head.lines().any(|l| {
+        l.split_once(':').is_some_and(|(k, v)| {
+            k.eq_ignore_ascii_case("connection") && v.trim().eq_ignore_ascii_case("close")
+        })
+    });
     while buf.len() < head_end + length {
         let mut chunk = [0u8; 16 * 1024];
         let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
@@ -92,7 +102,11 @@ async fn read_response(
     }
     let body = buf[head_end..head_end + length].to_vec();
     buf.drain(..head_end + length);
-    Ok((status, body))
+    Ok(Response {
+        status,
+        body,
+        close,
+    })
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -141,8 +155,14 @@ pub async fn drive(
                         Ok(()) => read_response(s, &mut buf).await,
                         Err(e) => Err(e.to_string()),
                     };
-                    match answer.and_then(|(status, body)| check(status, &body)) {
-                        Ok(()) => latencies.push(began.elapsed().as_micros() as u64),
+                    let close = answer.as_ref().is_ok_and(|r| r.close);
+                    match answer.and_then(|r| check(r.status, &r.body)) {
+                        Ok(()) => {
+                            latencies.push(began.elapsed().as_micros() as u64);
+                            if close {
+                                stream = None;
+                            }
+                        }
                         Err(e) => {
                             errors += 1;
                             first_error.get_or_insert(e);
