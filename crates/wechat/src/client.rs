@@ -66,7 +66,7 @@ pub struct ClientConfig {
 /// A pooled, cloneable client for one account.
 #[derive(Clone, Debug)]
 pub struct Client {
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     pub(crate) config: ClientConfig,
 }
 
@@ -140,26 +140,34 @@ impl Client {
                 }
             }
         };
-        let mut response = request.send().await.map_err(transport)?;
-        let status = response.status().as_u16();
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(transport)? {
-            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(Error::BadResponse {
-                    path,
-                    status,
-                    detail: format!("body larger than {MAX_RESPONSE_BYTES} bytes"),
-                });
+        let result = async {
+            let mut response = request.send().await.map_err(transport)?;
+            let status = response.status().as_u16();
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(transport)? {
+                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    return Err(Error::BadResponse {
+                        path,
+                        status,
+                        detail: format!("body larger than {MAX_RESPONSE_BYTES} bytes"),
+                    });
+                }
+                body.extend_from_slice(&chunk);
             }
-            body.extend_from_slice(&chunk);
+            tracing::debug!(
+                path,
+                status,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "wechat call"
+            );
+            parse_body(path, status, &body)
         }
-        tracing::debug!(
-            path,
-            status,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "wechat call"
-        );
-        parse_body(path, status, &body)
+        .await;
+        match &result {
+            Ok(_) => crate::metrics::wechat_call(path, 0, started.elapsed()),
+            Err(e) => crate::metrics::wechat_failure(path, e, started.elapsed()),
+        }
+        result
     }
 }
 

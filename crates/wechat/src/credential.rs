@@ -262,6 +262,7 @@ impl Credential {
     /// Called when WeChat rejected `failed` as invalid or expired: replaces it unless someone
     /// already did, and returns the value to retry with.
     pub async fn replace(&self, failed: &str) -> Result<String, Error> {
+        crate::metrics::credential_rejected(&self.0.kind);
         let _flight = self.0.flight.lock().await;
         if let Some(s) = self.cached()
             && s.value != failed
@@ -312,6 +313,7 @@ impl Credential {
         let last_forced_at = previous.as_ref().map_or(0, |p| p.last_forced_at);
         let mut forced = false;
         let mut fetched = (self.0.fetch)(false).await;
+        crate::metrics::credential_fetch(&self.0.kind, false, fetched.is_ok());
         if let (Ok(f), Some(rejected), Some(policy)) = (&fetched, rejected, self.0.force)
             && f.value == rejected
         {
@@ -321,6 +323,7 @@ impl Credential {
                 tracing::info!(kind = %self.0.kind, "WeChat handed back the rejected value; forcing a refresh");
                 forced = true;
                 fetched = (self.0.fetch)(true).await;
+                crate::metrics::credential_fetch(&self.0.kind, true, fetched.is_ok());
             } else {
                 tracing::warn!(
                     kind = %self.0.kind,

@@ -10,8 +10,11 @@
 //! - [`api`]: account-level calls on that client — base access_token and stable_token, the
 //!   jsapi_ticket, custom menus, customer-service messages — each taking the token explicitly
 //!   (no caching, no retries).
+//! - [`openapi`]: quota and request-id (rid) diagnostics (§8 of docs/wechat-platform-apis.md).
 //! - [`credential`]: the cache around those tokens — lazy, persisted, single-flight,
 //!   refreshed ahead of expiry, compare-and-invalidate — that callers should use instead.
+//! - [`forward`]: a caller's request passed to any WeChat API as it is, with the token added
+//!   (wxgate's API gateway).
 //! - [`menu`]: menus as data (JSON or TOML), validated against §D.1 before any call, and diffed.
 //! - [`jssdk`]: the JS-SDK `wx.config` signature (§E).
 //!
@@ -28,10 +31,13 @@ pub mod client;
 pub mod credential;
 pub mod crypto;
 pub mod errcode;
+pub mod forward;
 pub mod jssdk;
 pub mod menu;
 pub mod message;
+mod metrics;
 pub mod oauth;
+pub mod openapi;
 pub mod reply;
 pub mod signature;
 pub mod types;
