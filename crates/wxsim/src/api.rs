@@ -71,6 +71,10 @@ pub fn errmsg(code: i64) -> &'static str {
         46003 => "menu no exist",
         47001 => "data format error",
         48001 => "api unauthorized",
+        76001 => "rid not found",
+        76002 => "rid is error",
+        76021 => "cgi_path not found, please check",
+        76022 => "could not use this cgi_path,no permission",
         50001 => "user unauthorized",
         65301 => "no such menuid",
         65302 => "no such user",
@@ -115,10 +119,10 @@ fn ok_reply() -> Response {
 }
 
 /// Query parameters; the first occurrence of a key wins, and an empty value counts as missing.
-struct Params(Vec<(String, String)>);
+pub(crate) struct Params(Vec<(String, String)>);
 
 impl Params {
-    fn new(raw: Option<String>) -> Self {
+    pub(crate) fn new(raw: Option<String>) -> Self {
         let raw = raw.unwrap_or_default();
         Params(
             url::form_urlencoded::parse(raw.as_bytes())
@@ -182,7 +186,7 @@ fn check_app_cgi(sim: &Simulator, appid: Option<&str>, secret: Option<&str>) -> 
     }
 }
 
-fn reply(result: Result<Value, i64>) -> Response {
+pub(crate) fn reply(result: Result<Value, i64>) -> Response {
     match result {
         Ok(v) => json_reply(v),
         Err(code) => wx_error(code),
@@ -361,7 +365,7 @@ pub async fn require_post() -> Response {
 
 /// The `access_token` query parameter of a `cgi-bin/*` call: a base token from either API.
 /// 41001 missing, 40001 unknown or replaced, 42001 expired.
-fn check_base_token(sim: &Simulator, p: &Params) -> Result<(), i64> {
+pub(crate) fn check_base_token(sim: &Simulator, p: &Params) -> Result<(), i64> {
     let token = p.get("access_token").ok_or(41001)?;
     sim.platform().check_base_token(token, sim.now())
 }
@@ -374,7 +378,7 @@ fn ok_or_error(result: Result<(), i64>) -> Response {
 }
 
 /// A JSON body of a non-menu POST: 44002 empty, 47001 not JSON.
-fn json_body(body: &[u8]) -> Result<Value, i64> {
+pub(crate) fn json_body(body: &[u8]) -> Result<Value, i64> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(44002);
     }

@@ -31,6 +31,7 @@ mod chat;
 mod control;
 mod menu;
 mod oauth;
+mod openapi;
 mod pages;
 mod platform;
 /// The demo account: the AppID, secret and 服务器配置 that `wxgate demo`, `scripts/cluster`, the
@@ -239,6 +240,8 @@ struct Inner {
     custom: Mutex<(VecDeque<CustomMessage>, u64)>,
     quotas: Mutex<Quotas>,
     whitelist: Mutex<Whitelist>,
+    /// Failed calls, for `openapi/rid/get`.
+    rids: Mutex<openapi::Rids>,
 }
 
 /// How many pushes the simulator remembers for `/_sim/exchanges` and the chat page.
@@ -297,6 +300,7 @@ impl Simulator {
                 custom: Mutex::new((VecDeque::new(), 0)),
                 quotas: Mutex::new(Quotas::default()),
                 whitelist: Mutex::new(Whitelist::default()),
+                rids: Mutex::new(openapi::Rids::default()),
             }),
         }
     }
@@ -364,6 +368,14 @@ impl Simulator {
                 "/cgi-bin/message/custom/send",
                 post(api::custom_send).get(api::require_post),
             )
+            .route(
+                "/cgi-bin/openapi/quota/get",
+                post(openapi::quota_get).get(api::require_post),
+            )
+            .route(
+                "/cgi-bin/openapi/rid/get",
+                post(openapi::rid_get).get(api::require_post),
+            )
             .route_layer(middleware::from_fn_with_state(self.clone(), wechat_gate));
         wechat
             .merge(control::router())
@@ -371,6 +383,11 @@ impl Simulator {
                 "/_sim/custom",
                 get(api::custom_log).delete(api::clear_custom_log),
             )
+            // Unknown API paths are counted, faulted and recorded like the others.
+            .fallback(axum::handler::Handler::layer(
+                openapi::unknown_api,
+                middleware::from_fn_with_state(self.clone(), wechat_gate),
+            ))
             .with_state(self.clone())
     }
 
@@ -521,6 +538,11 @@ impl Simulator {
     pub fn record_interaction(&self, openid: &str) {
         let now = self.now();
         self.platform().record_interaction(openid, now);
+    }
+
+    /// The base access_tokens issued so far (for tests that check none leaks anywhere).
+    pub fn issued_base_tokens(&self) -> Vec<String> {
+        self.platform().base_token_values()
     }
 
     /// Base access_tokens and tickets issued from now on live this many seconds (WeChat's
@@ -674,6 +696,20 @@ impl Simulator {
         None
     }
 
+    /// `path`'s daily limit (100,000 when the simulator sets none) and today's use, for
+    /// `openapi/quota/get`.
+    fn quota_of(&self, path: &str) -> (u64, u64) {
+        let day = platform::beijing_day(self.now());
+        let q = lock(&self.inner.quotas);
+        let limit = q.limits.get(path).copied().unwrap_or(100_000);
+        let used = q
+            .used
+            .get(path)
+            .filter(|(d, _)| *d == day)
+            .map_or(0, |(_, n)| *n);
+        (limit, used)
+    }
+
     /// Takes one use of the first fault planned for `path`, if any.
     fn take_fault(&self, path: &str) -> Option<Fault> {
         let mut faults = lock(&self.inner.faults);
@@ -694,6 +730,53 @@ impl Simulator {
 /// Counts the call, then applies a planned fault, if any, before (or instead of) the handler,
 /// then the IP whitelist and the daily quota.
 async fn wechat_gate(State(sim): State<Simulator>, req: Request, next: Next) -> Response {
+    // Buffered, so a failed call can be shown by `openapi/rid/get` with its body.
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, MAX_REQUEST_BODY).await else {
+        return api::wx_error_text(44002, "request body too large or unreadable");
+    };
+    let mut record = openapi::RidRecord {
+        rid: String::new(),
+        invoke_time: sim.now(),
+        cost_in_ms: 0,
+        request_url: openapi::masked_query(parts.uri.query().unwrap_or_default()),
+        request_body: if body.len() <= 4096 {
+            String::from_utf8_lossy(&body).into_owned()
+        } else {
+            format!("({} bytes)", body.len())
+        },
+        response_body: String::new(),
+        client_ip: parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(String::new, |c| c.0.ip().to_string()),
+    };
+    let req = Request::from_parts(parts, axum::body::Body::from(body));
+    let response = gate(&sim, req, next).await;
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.contains("json"));
+    if !is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(answer) = axum::body::to_bytes(body, MAX_REQUEST_BODY).await else {
+        return api::wx_error(-1);
+    };
+    record.cost_in_ms = started.elapsed().as_millis() as u64;
+    openapi::remember(&sim, record, &answer);
+    Response::from_parts(parts, axum::body::Body::from(answer))
+}
+
+/// The largest request (and JSON answer) the simulator buffers: above WeChat's 10 MB uploads.
+const MAX_REQUEST_BODY: usize = 32 << 20;
+
+/// [`wechat_gate`] without the recording.
+async fn gate(sim: &Simulator, req: Request, next: Next) -> Response {
+    let sim = sim.clone();
     let path = req.uri().path().to_string();
     *lock(&sim.inner.calls).entry(path.clone()).or_insert(0) += 1;
     let ip = req

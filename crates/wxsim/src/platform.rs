@@ -390,6 +390,15 @@ impl Platform {
             .check(now)
     }
 
+    /// Every base token issued and still remembered (tests check none leaks).
+    pub fn base_token_values(&self) -> Vec<String> {
+        self.base_tokens
+            .iter()
+            .chain(self.stable.tokens.iter())
+            .map(|t| t.token.clone())
+            .collect()
+    }
+
     pub fn base_token_valid(&self, token: &str, now: u64) -> bool {
         self.check_base_token(token, now).is_ok()
     }
