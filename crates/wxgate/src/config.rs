@@ -128,6 +128,18 @@ pub const KEYS: &[(&str, &str)] = &[
         "admin_token",
         "bearer token for /admin/* (at least 24 characters; the admin API is off without it)",
     ),
+    (
+        "api_token",
+        "bearer token of the API gateway's `default` client, which may call every WeChat API through /api/ (at least 24 characters; more clients: [[api_clients]] in the file)",
+    ),
+    (
+        "api_body_limit",
+        "largest request body the API gateway forwards, in bytes (default 20971520: WeChat's uploads are at most 10 MB)",
+    ),
+    (
+        "metrics_listen",
+        "address of a separate listener serving Prometheus metrics at /metrics (default off)",
+    ),
 ];
 
 /// One line naming the key, for the operator.
@@ -191,6 +203,11 @@ pub struct Config {
     pub token_api: crate::platform::TokenApi,
     /// `None`: the admin API is off.
     pub admin_token: Option<AdminToken>,
+    /// Who may use the API gateway; empty: `/api/` is off.
+    pub api_clients: crate::gateway::ApiClients,
+    pub api_body_limit: usize,
+    /// Where `/metrics` is served; `None`: no metrics.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// `WXGATE_DATABASE_URL`; `Debug` hides a password in it.
@@ -253,6 +270,8 @@ pub struct Sources {
     values: BTreeMap<String, String>,
     /// `[[rules]]` from the file (rules live only in the file: they are structured).
     rules: Vec<toml::Value>,
+    /// `[[api_clients]]` from the file.
+    api_clients: Vec<toml::Value>,
     /// `WXGATE_*` variables that are no configuration key (typos, most likely).
     unknown_env: Vec<String>,
 }
@@ -286,6 +305,7 @@ impl Sources {
     ) -> Result<Self, ConfigError> {
         let mut values = BTreeMap::new();
         let mut rules = Vec::new();
+        let mut api_clients = Vec::new();
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| error("", format!("cannot read {}: {e}", path.display())))?;
@@ -297,6 +317,18 @@ impl Sources {
                     match value {
                         toml::Value::Array(items) => rules = items,
                         _ => return Err(error("", "rules must be an array of tables: [[rules]]")),
+                    }
+                    continue;
+                }
+                if key == "api_clients" {
+                    match value {
+                        toml::Value::Array(items) => api_clients = items,
+                        _ => {
+                            return Err(error(
+                                "",
+                                "api_clients must be an array of tables: [[api_clients]]",
+                            ));
+                        }
                     }
                     continue;
                 }
@@ -332,6 +364,7 @@ impl Sources {
         Ok(Self {
             values,
             rules,
+            api_clients,
             unknown_env,
         })
     }
@@ -362,6 +395,11 @@ impl Sources {
     /// Replaces the reply rules (used by `wxgate demo` to ship its own).
     pub fn set_rules(&mut self, rules: Vec<toml::Value>) {
         self.rules = rules;
+    }
+
+    /// Replaces the `[[api_clients]]` (as a file would give them).
+    pub fn set_api_clients(&mut self, clients: Vec<toml::Value>) {
+        self.api_clients = clients;
     }
 
     pub fn has_rules(&self) -> bool {
@@ -561,6 +599,30 @@ impl Sources {
             }
             Some(t) => Some(AdminToken(t.to_owned())),
         };
+        let api_clients =
+            crate::gateway::ApiClients::from_config(self.get("api_token"), &self.api_clients)?;
+        let api_body_limit = self.number(
+            "api_body_limit",
+            crate::gateway::DEFAULT_BODY_LIMIT as u64,
+            1024..=(256 << 20),
+        )? as usize;
+        let metrics_listen = self
+            .get("metrics_listen")
+            .map(|text| {
+                text.parse::<SocketAddr>().map_err(|_| {
+                    error(
+                        "metrics_listen",
+                        format!("{text:?} is not an address like 127.0.0.1:9100"),
+                    )
+                })
+            })
+            .transpose()?;
+        if metrics_listen.is_some_and(|m| m == listen && m.port() != 0) {
+            return Err(error(
+                "metrics_listen",
+                "must differ from WXGATE_LISTEN: metrics are served on their own listener",
+            ));
+        }
         Ok(Config {
             listen,
             max_connections,
@@ -581,6 +643,9 @@ impl Sources {
             message,
             token_api,
             admin_token,
+            api_clients,
+            api_body_limit,
+            metrics_listen,
         })
     }
 

@@ -2,7 +2,8 @@
 //!
 //! Read in this order: [`cli`] (the commands) → [`config`] → [`startup`] (how the app is put
 //! together) → the services: [`login`] (web login) and [`messages`] (the message server),
-//! [`platform`] (the base access_token) → [`http`] (one module per area of URLs, each a thin
+//! [`platform`] (the base access_token), [`gateway`] (the account's other programs calling
+//! WeChat through wxgate), [`metrics`] → [`http`] (one module per area of URLs, each a thin
 //! adapter onto a service) → what they stand on: [`db`] (every SQL query, SQLite or
 //! PostgreSQL), [`shared`] (state instances share: memory or Redis), [`sessions`].
 //! The WeChat protocol itself lives in the `wechat` crate; the offline simulator in `wxsim`.
@@ -12,10 +13,12 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod gateway;
 pub mod http;
 pub mod login;
 pub mod menus;
 pub mod messages;
+pub mod metrics;
 pub mod platform;
 pub mod sessions;
 pub mod shared;

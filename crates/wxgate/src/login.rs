@@ -136,6 +136,23 @@ pub enum LoginError {
     Database(#[from] sqlx::Error),
 }
 
+/// How a completed callback is counted in `wxgate_logins_total`.
+fn outcome_label(result: &Result<Completion, LoginError>) -> &'static str {
+    match result {
+        Ok(Completion::Redirect(_)) => "ok",
+        Ok(Completion::Denied) => "denied",
+        Ok(Completion::Snapshot) => "snapshot",
+        Err(LoginError::StaleState) => "bad_state",
+        Err(LoginError::MalformedCode)
+        | Err(LoginError::Failed {
+            failure: Failure::BadCode,
+            ..
+        }) => "bad_code",
+        Err(LoginError::Failed { .. }) => "upstream_error",
+        Err(LoginError::Session(_) | LoginError::Database(_)) => "storage_error",
+    }
+}
+
 /// Who `/index/` greets.
 #[derive(Debug, Serialize)]
 pub struct Greeting {
@@ -324,12 +341,16 @@ impl Login {
             let done = self
                 .already_completed(session, presented.as_ref(), code.as_deref())
                 .await;
+            if matches!(done, Err(LoginError::StaleState) | Ok(Completion::Denied)) {
+                crate::metrics::login(outcome_label(&done));
+            }
             return (done, LoginCookie::Unchanged);
         };
         // Single use: whatever happens next, this state is spent.
         let login = pending.remove(i);
         let spent = self.seal(pending);
         let result = self.finish(session, &login, code).await;
+        crate::metrics::login(outcome_label(&result));
         let cookie = match &result {
             Ok(Completion::Snapshot) => LoginCookie::Unchanged,
             _ => spent,

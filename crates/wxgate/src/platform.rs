@@ -169,6 +169,51 @@ impl Platform {
         self.call(|t| async move { c.send_custom_message(&t, message).await })
             .await
     }
+
+    /// Today's quota of one API (`cgi_path` with its leading slash).
+    pub async fn quota(
+        &self,
+        cgi_path: &str,
+    ) -> Result<wechat::openapi::QuotaReport, wechat::Error> {
+        let c = &self.client;
+        self.call(|t| async move { c.quota_get(&t, cgi_path).await })
+            .await
+    }
+
+    /// What WeChat recorded for the failed call with request id `rid`.
+    pub async fn rid(&self, rid: &str) -> Result<wechat::openapi::RidRequest, wechat::Error> {
+        let c = &self.client;
+        self.call(|t| async move { c.rid_get(&t, rid).await }).await
+    }
+
+    /// The APIs wxgate itself calls, whose quotas `wxgate quota` shows by default.
+    pub fn apis_called(&self) -> Vec<&'static str> {
+        let token = match self.api {
+            TokenApi::Stable => "/cgi-bin/stable_token",
+            TokenApi::Classic => "/cgi-bin/token",
+        };
+        vec![
+            token,
+            "/cgi-bin/ticket/getticket",
+            "/cgi-bin/menu/create",
+            "/cgi-bin/menu/get",
+            "/cgi-bin/message/custom/send",
+        ]
+    }
+}
+
+/// An API path as `openapi/quota/get` wants it: with its leading slash, without host or query
+/// (`cgi-bin/user/info`, `https://api.weixin.qq.com/cgi-bin/user/info?x=1` and
+/// `/cgi-bin/user/info` all become `/cgi-bin/user/info`).
+pub fn cgi_path(input: &str) -> Result<String, String> {
+    let mut path = input.trim();
+    if let Some(rest) = path.split_once("://").map(|(_, r)| r) {
+        path = rest.find('/').map_or("", |i| &rest[i..]);
+    }
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let path = path.trim_start_matches('/');
+    crate::gateway::check_path(path)?;
+    Ok(format!("/{path}"))
 }
 
 /// What an operator should do about a failed platform call, in one or two sentences.

@@ -36,6 +36,8 @@ pub enum StartError {
     Messages(String),
     #[error("cannot create the HTTP client: {0}")]
     Client(#[from] wechat::Error),
+    #[error("configuration error: WXGATE_METRICS_LISTEN (metrics_listen): {0}")]
+    Metrics(String),
 }
 
 /// The services and stores a configuration asks for, without a listener: what `serve` runs
@@ -80,6 +82,8 @@ impl Services {
 
 pub struct Application {
     listener: TcpListener,
+    /// The metrics listener, when `WXGATE_METRICS_LISTEN` is set.
+    metrics: Option<TcpListener>,
     router: http::Service,
     pub state: AppState,
 }
@@ -104,6 +108,16 @@ impl Application {
             .unwrap_or_else(|| derive_public_url(local));
         let templates =
             Templates::new(config.template_dir.clone()).map_err(StartError::Templates)?;
+        let metrics = match config.metrics_listen {
+            Some(addr) => {
+                crate::metrics::install().map_err(StartError::Metrics)?;
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| StartError::Metrics(format!("cannot listen on {addr}: {e}")))?;
+                Some(listener)
+            }
+            None => None,
+        };
         let Services {
             db,
             shared,
@@ -160,6 +174,14 @@ impl Application {
                 }
             }
         });
+        let gateway = (!config.api_clients.is_empty()).then(|| {
+            std::sync::Arc::new(crate::gateway::Gateway::new(
+                config.api_clients.clone(),
+                platform.clone(),
+                config.upstream_timeout,
+                config.api_body_limit,
+            ))
+        });
         let state = AppState::new(Inner {
             config,
             public_url,
@@ -169,11 +191,13 @@ impl Application {
             login,
             platform,
             messages,
+            gateway,
             limits,
         });
         let router = http::router(state.clone(), store);
         Ok(Self {
             listener,
+            metrics,
             router,
             state,
         })
@@ -183,6 +207,11 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn public_url(&self) -> &str {
@@ -206,9 +235,30 @@ impl Application {
 
         let Application {
             listener,
+            metrics,
             router,
             state,
         } = self;
+        if let Some(metrics) = metrics {
+            crate::metrics::spawn_upkeep();
+            let app = axum::Router::new().route(
+                "/metrics",
+                axum::routing::get(|| async {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        crate::metrics::render(),
+                    )
+                }),
+            );
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(metrics, app).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            });
+        }
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder

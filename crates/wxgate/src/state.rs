@@ -30,6 +30,8 @@ pub struct Inner {
     pub platform: Platform,
     /// The message server, when a Token is configured.
     pub messages: Option<Arc<MessageServer>>,
+    /// The API gateway, when clients are configured.
+    pub gateway: Option<Arc<crate::gateway::Gateway>>,
     /// Per-address rate limits.
     pub limits: Arc<crate::http::rate_limit::RateLimits>,
 }

@@ -26,6 +26,11 @@ pub(super) async fn run(config: Option<PathBuf>, sim_listen: SocketAddr) -> Resu
     if !sources.has_rules() {
         sources.set_rules(demo_rules());
     }
+    // Metrics on a free port, and the API gateway with a token made for this run, so both can
+    // be tried at once.
+    sources.default_value("metrics_listen", "127.0.0.1:0");
+    let api_token = hex::encode(rand::random::<[u8; 16]>());
+    sources.default_value("api_token", &api_token);
     let config = sources.validate().map_err(|e| e.to_string())?;
     let app = Application::build(config).await.map_err(|e| {
         format!("{e}\n  (another program may be using the port: try WXGATE_LISTEN=127.0.0.1:0)")
@@ -72,6 +77,15 @@ pub(super) async fn run(config: Option<PathBuf>, sim_listen: SocketAddr) -> Resu
     println!("wxgate demo: WeChat simulator on {sim_url}/ (appid {DEMO_APPID})");
     println!("wxgate demo: chat with the account at {sim_url}/_sim/chat");
     println!("wxgate demo: open {}/index/ in a browser", app.public_url());
+    if let Some(addr) = app.metrics_addr() {
+        println!("wxgate demo: metrics at http://{addr}/metrics");
+    }
+    if sources.get("api_token") == Some(api_token.as_str()) {
+        println!(
+            "wxgate demo: API gateway: curl -H 'Authorization: Bearer {api_token}' {}/api/cgi-bin/menu/get",
+            app.public_url()
+        );
+    }
     app.run_until_stopped().await.map_err(|e| e.to_string())
 }
 

@@ -1,5 +1,6 @@
 //! The `wxgate` command line: this file parses it and sets up what every command shares; each
-//! command group has its file: [`serve`], [`sim`], [`demo`], [`token`], [`menu`], [`users`].
+//! command group has its file: [`serve`], [`sim`], [`demo`], [`token`], [`menu`], [`users`],
+//! [`quota`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ pub use wxsim::demo::{
 
 mod demo;
 mod menu;
+mod quota;
 mod serve;
 mod sim;
 mod token;
@@ -66,6 +68,19 @@ enum Command {
     Menu {
         #[command(subcommand)]
         action: MenuAction,
+    },
+    /// WeChat's daily quota use of the APIs wxgate calls, or of PATH (e.g. cgi-bin/user/info).
+    Quota {
+        #[command(flatten)]
+        account: AccountArgs,
+        /// One API's path; default: the APIs wxgate itself calls.
+        path: Option<String>,
+    },
+    /// What WeChat recorded for a failed call: RID is the end of its errmsg ("… rid: RID").
+    Rid {
+        #[command(flatten)]
+        account: AccountArgs,
+        rid: String,
     },
     /// The people who logged in through the web login.
     Users {
@@ -153,6 +168,8 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Token { action } => token::run(action).await,
         Command::Menu { action } => menu::run(action).await,
         Command::Users { action } => users::run(action).await,
+        Command::Quota { account, path } => quota::quota(account, path).await,
+        Command::Rid { account, rid } => quota::rid(account, rid).await,
     }
 }
 

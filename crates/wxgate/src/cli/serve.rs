@@ -42,5 +42,8 @@ pub(super) async fn run(config: Option<PathBuf>, check: bool) -> Result<(), Stri
         .await
         .map_err(|e| e.to_string())?;
     println!("wxgate: serving {}/index/", app.public_url());
+    if let Some(addr) = app.metrics_addr() {
+        println!("wxgate: metrics at http://{addr}/metrics");
+    }
     app.run_until_stopped().await.map_err(|e| e.to_string())
 }

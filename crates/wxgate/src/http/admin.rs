@@ -1,4 +1,5 @@
 //! The admin surface, for the operator's scripts: `GET /admin/token` (status, never the token),
+//! `GET /admin/quota` (WeChat's daily quota use),
 //! `GET`/`PUT`/`DELETE /admin/menu`, `GET /admin/users`. Every request needs
 //! `Authorization: Bearer $WXGATE_ADMIN_TOKEN` (compared in constant time); without that
 //! setting the whole surface is off. This replaces the seed's open `/access/`, `/menu/` and
@@ -36,6 +37,7 @@ pub const PREFIX: &str = "/admin";
 pub fn router(app: &AppState) -> Router<AppState> {
     Router::new()
         .route("/admin/token", get(token_status).fallback(wrong_method))
+        .route("/admin/quota", get(quota).fallback(wrong_method))
         .route(
             "/admin/menu",
             get(menu_get)
@@ -60,7 +62,7 @@ async fn wrong_method() -> Error {
 async fn no_such_endpoint() -> Error {
     Error::api(
         StatusCode::NOT_FOUND,
-        "no such admin endpoint: see README (/admin/token, /admin/menu, /admin/users)",
+        "no such admin endpoint: see README (/admin/token, /admin/quota, /admin/menu, /admin/users)",
     )
 }
 
@@ -126,6 +128,48 @@ async fn token_status(State(app): State<AppState>) -> Answer {
         "access_token": app.platform.access_token.status().await,
         "jsapi_ticket": app.platform.jsapi_ticket.status().await,
     })))
+}
+
+#[derive(Deserialize)]
+struct QuotaQuery {
+    path: Option<String>,
+}
+
+/// `GET /admin/quota[?path=cgi-bin/user/info]`: today's quota use of the APIs wxgate calls,
+/// or of one API. An API WeChat will not report on is listed with its error.
+async fn quota(
+    State(app): State<AppState>,
+    query: Result<Query<QuotaQuery>, QueryRejection>,
+) -> Answer {
+    let Query(q) = query.map_err(|e| Error::bad_request(e.body_text()))?;
+    let paths = match q.path.as_deref() {
+        Some(p) => vec![crate::platform::cgi_path(p).map_err(Error::bad_request)?],
+        None => app
+            .platform
+            .apis_called()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+    };
+    let mut quotas = Vec::new();
+    for path in paths {
+        match app.platform.quota(&path).await {
+            Ok(r) => quotas.push(json!({
+                "path": path,
+                "daily_limit": r.quota.daily_limit,
+                "used": r.quota.used,
+                "remain": r.quota.remain,
+            })),
+            // One path asked for: its failure is the answer.
+            Err(e) if q.path.is_some() => return Err(e.into()),
+            Err(e) => quotas.push(json!({
+                "path": path,
+                "error": crate::platform::explain(&e),
+                "errcode": e.errcode().map(|c| c.0),
+            })),
+        }
+    }
+    Ok(Json(json!({ "quotas": quotas })))
 }
 
 async fn menu_get(State(app): State<AppState>) -> Result<Json<wechat::MenuSet>, Error> {

@@ -183,9 +183,13 @@ impl IntoResponse for Error {
 
 /// Who reads the answer to a path: programs (JSON) or people (pages).
 fn wants_json(path: &str) -> bool {
-    [crate::http::admin::PREFIX, crate::http::jssdk::PREFIX]
-        .iter()
-        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+    [
+        crate::http::admin::PREFIX,
+        crate::http::jssdk::PREFIX,
+        crate::http::api::PREFIX,
+    ]
+    .iter()
+    .any(|p| path == *p || path.starts_with(&format!("{p}/")))
 }
 
 /// Writes the body of every failure: a page with the templates, or JSON, by the request's

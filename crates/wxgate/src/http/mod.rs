@@ -4,6 +4,7 @@
 //! [`health`].
 
 pub mod admin;
+pub mod api;
 pub mod connection;
 pub mod error;
 pub mod health;
@@ -36,7 +37,7 @@ pub fn is_own_path(path: &str) -> bool {
         .chain(health::PATHS)
         .any(|p| p.trim_end_matches('/') == bare);
     let under = |prefix: &str| bare == prefix || bare.starts_with(&format!("{prefix}/"));
-    exact || bare.is_empty() || under(admin::PREFIX) || under(jssdk::PREFIX)
+    exact || bare.is_empty() || under(admin::PREFIX) || under(jssdk::PREFIX) || under(api::PREFIX)
 }
 
 /// Bodies larger than this are refused with 413 before any handler runs (the message server
@@ -60,6 +61,7 @@ pub fn router(app: AppState, store: sessions::Store) -> Service {
         .merge(weixin::router(&app))
         .merge(jssdk::router())
         .merge(admin::router(&app))
+        .merge(api::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app.clone());
@@ -79,22 +81,93 @@ pub fn router(app: AppState, store: sessions::Store) -> Service {
             })
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn_with_state(app, error::render))
+        .layer(middleware::from_fn_with_state(app.clone(), error::render))
         .service(routes);
+    let weixin_path = app.messages.as_ref().map(|m| m.config.path.clone());
+    let mut service = Service::new(service);
+    // Counted and timed only when metrics are served (WXGATE_METRICS_LISTEN).
+    if app.config.metrics_listen.is_some() {
+        service = Service::new(Measured {
+            inner: service,
+            weixin_path: weixin_path.map(std::sync::Arc::from),
+        });
+    }
     // A span per request only when someone reads it (RUST_LOG=tower_http=debug): a disabled
     // span still costs its layer's futures and body wrapper on every request.
     if tracing::enabled!(target: "tower_http::trace", tracing::Level::DEBUG) {
         // The span names the path only: query strings carry OAuth codes and states.
-        Service::new(
+        service = Service::new(
             tower::ServiceBuilder::new()
                 .map_response(IntoResponse::into_response)
                 .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                     tracing::debug_span!("http", method = %req.method(), path = %req.uri().path())
                 }))
                 .service(service),
-        )
-    } else {
-        Service::new(service)
+        );
+    }
+    service
+}
+
+/// The route a request is counted under in metrics: one of wxgate's own areas, never the raw
+/// path (which would make a label per URL anyone cares to type).
+pub fn route_label(path: &str, weixin_path: Option<&str>) -> &'static str {
+    let bare = path.trim_end_matches('/');
+    let under = |prefix: &str| bare == prefix || bare.starts_with(&format!("{prefix}/"));
+    if weixin_path.is_some_and(|w| bare == w.trim_end_matches('/')) {
+        return "weixin";
+    }
+    match bare {
+        "" | "/index" => "index",
+        "/auth" => "auth",
+        "/empower" => "empower",
+        "/logout" => "logout",
+        "/healthz" => "healthz",
+        "/readyz" => "readyz",
+        "/api/token" => "api_token",
+        _ if under(api::PREFIX) => "api",
+        _ if under(admin::PREFIX) => "admin",
+        _ if under(jssdk::PREFIX) => "jssdk",
+        _ => "other",
+    }
+}
+
+/// Counts and times every request (`wxgate_http_requests_total`,
+/// `wxgate_http_request_duration_seconds`) by [`route_label`].
+#[derive(Clone)]
+struct Measured {
+    inner: Service,
+    weixin_path: Option<std::sync::Arc<str>>,
+}
+
+impl tower::Service<Request> for Measured {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Response, std::convert::Infallible>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let route = route_label(request.uri().path(), self.weixin_path.as_deref());
+        let method = request.method().clone();
+        let started = std::time::Instant::now();
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let response = future.await?;
+            crate::metrics::http_request(
+                route,
+                method.as_str(),
+                response.status().as_u16(),
+                started.elapsed(),
+            );
+            Ok(response)
+        })
     }
 }
 
@@ -123,6 +196,7 @@ fn security_headers(mut response: Response) -> Response {
 pub fn body_limit(app: &AppState, path: &str) -> usize {
     match &app.messages {
         Some(m) if path.starts_with(m.config.path.trim_end_matches('/')) => m.config.body_limit,
+        _ if path.starts_with("/api/") => app.config.api_body_limit,
         _ => BODY_LIMIT,
     }
 }

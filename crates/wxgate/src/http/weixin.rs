@@ -81,7 +81,9 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, Refusal> {
                 "the request body could not be read",
             )
         };
-        Refusal { status, reason }
+        let refusal = Refusal { status, reason };
+        crate::metrics::push_refused(refusal.label());
+        refusal
     })
 }
 

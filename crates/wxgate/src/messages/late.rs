@@ -23,12 +23,13 @@ use super::MessageServer;
 /// The passive reply if the handler has one within `deadline`, as compact JSON (what the
 /// deduplication remembers for retries; each copy writes its XML); empty for "nothing to say"
 /// (WeChat gets `success`). `remember`: how long the push is remembered (for the marker).
+/// The flag says whether the deadline passed (the reply, if any, goes later).
 pub async fn answer_within(
     server: Arc<MessageServer>,
     incoming: Incoming,
     deadline: Duration,
     remember: Duration,
-) -> Bytes {
+) -> (Bytes, bool) {
     let started = std::time::Instant::now();
     // Shared with the handler, which may outlive this call (a late reply needs the push too).
     let incoming = Arc::new(incoming);
@@ -39,10 +40,13 @@ pub async fn answer_within(
     };
     let mut work = Box::pin(handler);
     match tokio::time::timeout(deadline, &mut work).await {
-        Ok(reply) => reply
-            .and_then(|r| serde_json::to_vec(&r).ok())
-            .map(Bytes::from)
-            .unwrap_or_default(),
+        Ok(reply) => (
+            reply
+                .and_then(|r| serde_json::to_vec(&r).ok())
+                .map(Bytes::from)
+                .unwrap_or_default(),
+            false,
+        ),
         Err(_) => {
             tracing::warn!(
                 id = %incoming.dedup_key(),
@@ -53,7 +57,7 @@ pub async fn answer_within(
                 let reply = work.await;
                 send_late_reply(&server, &incoming, reply, started.elapsed(), remember).await;
             });
-            Bytes::new()
+            (Bytes::new(), true)
         }
     }
 }
@@ -89,16 +93,19 @@ async fn send_late_reply(
     let after_ms = after.as_millis() as u64;
     let Some(reply) = reply else {
         tracing::info!(%id, after_ms, "the late handler had nothing to say");
+        crate::metrics::late_reply("no_reply");
         return;
     };
     let Some(openid) = recipient(incoming) else {
         tracing::warn!(%id, after_ms, msg_type = reply.msg_type(), "a late reply to a push no user sent has nobody to go to; dropped");
+        crate::metrics::late_reply("not_sendable");
         return;
     };
     let message = match CustomMessage::from_reply(openid, &reply) {
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(%id, after_ms, msg_type = reply.msg_type(), error = %e, "a late reply has no customer-service form; dropped");
+            crate::metrics::late_reply("not_sendable");
             return;
         }
     };
@@ -110,9 +117,11 @@ async fn send_late_reply(
         .is_some()
     {
         tracing::info!(%id, "the late reply to this push was already sent");
+        crate::metrics::late_reply("already_sent");
         return;
     }
     let result = server.platform.send_custom_message(&message).await;
+    crate::metrics::late_reply(if result.is_ok() { "sent" } else { "failed" });
     match result {
         Ok(()) => tracing::info!(
             %id,

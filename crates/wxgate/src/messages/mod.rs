@@ -24,6 +24,7 @@ mod signatures;
 pub mod webhook;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -52,6 +53,11 @@ const RETRY_WINDOW: Duration = Duration::from_secs(60);
 /// How long a push's reply is kept for its retries (WeChat's come 5, 10 and 15 s after the
 /// first copy); after that only the push's key is remembered, and a copy gets `success`.
 const REPLY_KEPT: Duration = Duration::from_secs(30);
+
+/// How a push's run ended, as this copy saw it (for `wxgate_pushes_total`).
+const NOT_RUN: u8 = 0;
+const RAN: u8 = 1;
+const RAN_LATE: u8 = 2;
 
 /// The query string WeChat signs a push or a URL check with.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -107,6 +113,30 @@ pub enum Answer {
 pub struct Refusal {
     pub status: StatusCode,
     pub reason: &'static str,
+}
+
+impl Refusal {
+    /// A short, bounded name for the reason, for metrics.
+    pub fn label(&self) -> &'static str {
+        let r = self.reason;
+        if r.contains("already used") {
+            "replayed"
+        } else if r.contains("signature") {
+            "signature"
+        } else if r.contains("timestamp") {
+            "timestamp"
+        } else if r.contains("safe mode") {
+            "plaintext_in_safe_mode"
+        } else if r.contains("decrypt") || r.contains("AES") {
+            "decrypt"
+        } else if r.contains("too large") {
+            "too_large"
+        } else if r.contains("in time") {
+            "body_timeout"
+        } else {
+            "malformed"
+        }
+    }
 }
 
 /// What the message server needs at run time, built once at start-up.
@@ -234,8 +264,17 @@ impl MessageServer {
         Ok(Answer::Text(echostr.clone()))
     }
 
-    /// POST: one push (a message or an event from a user).
+    /// POST: a push. Counted in `wxgate_pushes_total` whatever happens.
     pub async fn receive(self: &Arc<Self>, q: &PushQuery, body: &[u8]) -> Result<Answer, Refusal> {
+        let result = self.accept(q, body).await;
+        if let Err(refusal) = &result {
+            crate::metrics::push_refused(refusal.label());
+        }
+        result
+    }
+
+    /// POST: one push (a message or an event from a user).
+    async fn accept(self: &Arc<Self>, q: &PushQuery, body: &[u8]) -> Result<Answer, Refusal> {
         let token = &self.config.token;
 
         // 1. The signature, on every push, and a fresh timestamp.
@@ -307,12 +346,16 @@ impl MessageServer {
             incoming.envelope.from_user_name.clone(),
             incoming.envelope.to_user_name.clone(),
         );
-        let work = Box::pin(late::answer_within(
-            self.clone(),
-            incoming,
-            deadline,
-            remember,
-        ));
+        let msg_type = incoming.envelope.msg_type.clone();
+        // Set by the run, if this copy is the one that runs it: how it ended, for metrics.
+        let ran = Arc::new(AtomicU8::new(NOT_RUN));
+        let answered = late::answer_within(self.clone(), incoming, deadline, remember);
+        let flag = ran.clone();
+        let work = Box::pin(async move {
+            let (reply, late) = answered.await;
+            flag.store(if late { RAN_LATE } else { RAN }, Ordering::Relaxed);
+            reply
+        });
         let lease = deadline + DEDUP_GRACE + Duration::from_secs(1);
         let reply = match tokio::time::timeout(
             deadline + DEDUP_GRACE,
@@ -339,6 +382,14 @@ impl MessageServer {
                 None
             }
         };
+
+        let outcome = match ran.load(Ordering::Relaxed) {
+            NOT_RUN => "deduplicated",
+            RAN_LATE => "late",
+            _ if reply.is_some() => "replied",
+            _ => "empty",
+        };
+        crate::metrics::push(&msg_type, outcome);
 
         // 6. Answer in the mode the push came in.
         Ok(self.seal(reply, key_used))

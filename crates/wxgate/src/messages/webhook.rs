@@ -100,6 +100,24 @@ impl Webhook {
         payload: &serde_json::Value,
         timeout: Duration,
     ) -> Result<Option<Reply>, WebhookError> {
+        let started = std::time::Instant::now();
+        let result = self.post(delivery_id, payload, timeout).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(WebhookError::Timeout(_)) => "timeout",
+            Err(WebhookError::Transport(_)) => "unreachable",
+            Err(_) => "error",
+        };
+        crate::metrics::webhook_call(outcome, started.elapsed());
+        result
+    }
+
+    async fn post(
+        &self,
+        delivery_id: &str,
+        payload: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<Option<Reply>, WebhookError> {
         let body =
             serde_json::to_vec(payload).map_err(|e| WebhookError::BadAnswer(e.to_string()))?;
         let timestamp = crate::clock::now();

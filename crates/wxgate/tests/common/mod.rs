@@ -38,6 +38,8 @@ pub async fn spawn_sim_with(config: SimConfig) -> Sim {
 
 pub struct TestApp {
     pub url: String,
+    /// `http://…/metrics`, when `metrics_listen` is set.
+    pub metrics_url: Option<String>,
     pub state: AppState,
     /// The database's URL (`WXGATE_DATABASE_URL`).
     pub db_url: String,
@@ -166,7 +168,12 @@ pub async fn spawn_app_with_rules(
     let mut sources = Sources::default();
     if !rules_toml.is_empty() {
         let table: toml::Table = rules_toml.parse().expect("rules TOML");
-        sources.set_rules(table["rules"].as_array().expect("[[rules]]").clone());
+        if let Some(rules) = table.get("rules") {
+            sources.set_rules(rules.as_array().expect("[[rules]]").clone());
+        }
+        if let Some(clients) = table.get("api_clients") {
+            sources.set_api_clients(clients.as_array().expect("[[api_clients]]").clone());
+        }
     }
     sources.set("listen", "127.0.0.1:0");
     sources.set("appid", APPID);
@@ -182,12 +189,14 @@ pub async fn spawn_app_with_rules(
     let app = Application::build(config).await.expect("app builds");
     // Where the test reaches the server (the public URL may be a name that does not resolve).
     let url = format!("http://{}", app.local_addr());
+    let metrics_url = app.metrics_addr().map(|a| format!("http://{a}/metrics"));
     let state = app.state.clone();
     let server = tokio::spawn(async move {
         app.run_until_stopped().await.unwrap();
     });
     TestApp {
         url,
+        metrics_url,
         state,
         db_url: db.url.clone(),
         server,
