@@ -928,7 +928,7 @@ mod tests {
             e.push(("WXGATE_WEIXIN_PATH".into(), value.into()));
             Sources::load(None, e).unwrap().validate()
         };
-        for ok in ["/weixin/", "/wx", "/api/wechat-push/"] {
+        for ok in ["/weixin/", "/wx", "/hooks/wechat-push/"] {
             assert!(path(ok).is_ok(), "{ok}");
         }
         for bad in [
@@ -939,6 +939,7 @@ mod tests {
             "/healthz",
             "/jssdk/config",
             "/admin/token",
+            "/api/wechat-push/",
             "/weixin/*x",
             "/{id}",
             "/a//b",

@@ -17,6 +17,27 @@ const BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Every metric family wxgate exports (here and in the `wechat` crate), as `/metrics` names
+/// them (a histogram also shows as `…_bucket`, `…_sum`, `…_count`). README's "Metrics" section
+/// and `deploy/grafana/wxgate.json` are checked against this list by tests/metrics.rs.
+pub const FAMILIES: &[&str] = &[
+    "wxgate_http_requests_total",
+    "wxgate_http_request_duration_seconds",
+    "wxgate_pushes_total",
+    "wxgate_webhook_calls_total",
+    "wxgate_webhook_call_duration_seconds",
+    "wxgate_logins_total",
+    "wxgate_late_replies_total",
+    "wxgate_gateway_calls_total",
+    "wxgate_gateway_call_duration_seconds",
+    "wxgate_gateway_refusals_total",
+    "wxgate_wechat_calls_total",
+    "wxgate_wechat_call_duration_seconds",
+    "wxgate_token_fetches_total",
+    "wxgate_token_invalidations_total",
+    "wxgate_quota_exhausted_total",
+];
+
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Installs the process-wide recorder (once; later calls get the same handle).

@@ -662,3 +662,41 @@ async fn no_log_answer_or_metric_ever_contains_the_token() {
         }
     }
 }
+
+/// Guessing client tokens is rate-limited per address, as on the admin API: past the budget
+/// even the right token gets a 429 with `Retry-After` until the address cools down.
+#[tokio::test]
+async fn guessing_client_tokens_is_rate_limited() {
+    let sim = spawn_sim().await;
+    let app = gateway_app(&sim).await;
+    let client = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        let r = client
+            .get(format!("{}/api/cgi-bin/menu/get", app.url))
+            .bearer_auth(format!("guess-{i:030}"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses[0], 401);
+    assert_eq!(*statuses.last().unwrap(), 429, "{statuses:?}");
+    let r = client
+        .get(format!("{}/api/token", app.url))
+        .bearer_auth(SDK)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("failed authentications"),
+        "{v}"
+    );
+    assert_eq!(sim.sim.calls("/cgi-bin/menu/get"), 0);
+}

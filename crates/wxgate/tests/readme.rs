@@ -388,3 +388,16 @@ fn the_command_reader_understands_readme_syntax() {
     );
     assert!(wxgate_args("scripts/test").is_none());
 }
+
+/// Every configuration key is in README's table, with its environment variable.
+#[test]
+fn readme_lists_every_configuration_key() {
+    let readme = readme();
+    for (key, _) in wxgate::config::KEYS {
+        let row = format!("| `WXGATE_{}` | `{key}` |", key.to_ascii_uppercase());
+        assert!(
+            readme.contains(&row),
+            "README's configuration table lacks {row}"
+        );
+    }
+}

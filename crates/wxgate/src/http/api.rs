@@ -8,13 +8,14 @@ use axum::Json;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use serde_json::json;
 
 use crate::gateway::{ApiClient, Call, Gateway, Refusal};
 use crate::http::error::Error;
+use crate::http::rate_limit;
 use crate::state::AppState;
 
 /// Every path this router serves starts with this.
@@ -42,37 +43,63 @@ fn refused(refusal: Refusal) -> Error {
     Error::api(status, message)
 }
 
-/// The gateway and the client calling it.
+/// The gateway and the client calling it. An address that failed to authenticate too often
+/// gets a 429 without its token being looked at, as on the admin API. The refusal is a whole
+/// response (a 429 carries `Retry-After`); it is made once per refused request, so its size
+/// does not matter.
+#[allow(clippy::result_large_err)]
 fn client<'a>(
     app: &'a AppState,
-    headers: &HeaderMap,
-) -> Result<(&'a Gateway, &'a ApiClient), Error> {
+    request: &Request,
+) -> Result<(&'a Gateway, &'a ApiClient), Response> {
     let Some(gateway) = app.gateway.as_deref() else {
         return Err(Error::api(
             StatusCode::NOT_FOUND,
             "the API gateway is off: set WXGATE_API_TOKEN, or add [[api_clients]] to the config file",
-        ));
+        )
+        .into_response());
     };
-    let authorization = headers
+    const TOO_MANY: &str = "too many failed authentications from this address";
+    let address = rate_limit::client_of(app, request);
+    if let Some(ip) = address
+        && let Err(wait) = app.limits.blocked(ip)
+    {
+        crate::metrics::gateway_refused(429);
+        return Err(rate_limit::too_many(wait, TOO_MANY));
+    }
+    let authorization = request
+        .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let client = gateway.authenticate(authorization).map_err(refused)?;
-    Ok((gateway, client))
+    match gateway.authenticate(authorization) {
+        Ok(client) => Ok((gateway, client)),
+        Err(refusal) => Err(match address.map(|ip| app.limits.failed(ip)) {
+            Some(Err(wait)) => {
+                crate::metrics::gateway_refused(429);
+                rate_limit::too_many(wait, TOO_MANY)
+            }
+            _ => refused(refusal).into_response(),
+        }),
+    }
 }
 
 async fn no_path() -> Error {
     Error::bad_request("no API path: call /api/<path>, e.g. /api/cgi-bin/user/info")
 }
 
-async fn token(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, Error> {
-    let (gateway, client) = client(&app, &headers)?;
-    match gateway.reveal(client).await? {
-        Ok((token, expires_in)) => Ok(Json(json!({
+async fn token(State(app): State<AppState>, request: Request) -> Response {
+    let (gateway, client) = match client(&app, &request) {
+        Ok(c) => c,
+        Err(response) => return response,
+    };
+    match gateway.reveal(client).await {
+        Ok(Ok((token, expires_in))) => Json(json!({
             "access_token": token,
             "expires_in": expires_in,
         }))
-        .into_response()),
-        Err(r) => Err(refused(r)),
+        .into_response(),
+        Ok(Err(r)) => refused(r).into_response(),
+        Err(e) => Error::from(e).into_response(),
     }
 }
 
@@ -81,8 +108,22 @@ async fn forward(
     Path(path): Path<String>,
     RawQuery(query): RawQuery,
     request: Request,
+) -> Response {
+    match client(&app, &request) {
+        Ok((gateway, client)) => forward_for(gateway, client, path, query, request)
+            .await
+            .unwrap_or_else(IntoResponse::into_response),
+        Err(response) => response,
+    }
+}
+
+async fn forward_for(
+    gateway: &Gateway,
+    client: &ApiClient,
+    path: String,
+    query: Option<String>,
+    request: Request,
 ) -> Result<Response, Error> {
-    let (gateway, client) = client(&app, request.headers())?;
     let method = request.method().as_str().to_owned();
     let query = query.unwrap_or_default();
     gateway
