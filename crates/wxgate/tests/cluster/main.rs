@@ -281,6 +281,66 @@ async fn a_token_revoked_on_the_platform_is_replaced_once_for_every_instance() {
     );
 }
 
+/// The gateway on several instances: other programs calling through any instance share the
+/// one token, a revocation costs one fetch for all of them, and the central token is the same
+/// everywhere.
+#[tokio::test]
+async fn the_gateway_shares_one_token_across_instances() {
+    const CLIENT: &str = "cluster-gateway-client-0123456789";
+    let clients = rules_file(
+        "[[api_clients]]\nname = \"sdk\"\ntoken = \"cluster-gateway-client-0123456789\"\nreveal_token = true\n",
+    );
+    let c = Cluster::start(3, &[("config", &clients)]).await;
+    let http = reqwest::Client::new();
+    let everywhere = || async {
+        let mut calls = Vec::new();
+        for i in &c.instances {
+            for _ in 0..10 {
+                let call = http
+                    .get(format!("{}/api/cgi-bin/menu/get", i.url))
+                    .bearer_auth(CLIENT)
+                    .send();
+                calls.push(tokio::spawn(call));
+            }
+        }
+        for call in calls {
+            let v: Value = call.await.unwrap().unwrap().json().await.unwrap();
+            assert_eq!(v["errcode"], 46003, "no menu yet, said by WeChat: {v}");
+        }
+    };
+    everywhere().await;
+    assert_eq!(c.sim.sim.calls("/cgi-bin/stable_token"), 1, "{}", c.logs());
+    let mut tokens = Vec::new();
+    for i in &c.instances {
+        let v: Value = http
+            .get(format!("{}/api/token", i.url))
+            .bearer_auth(CLIENT)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        tokens.push(v["access_token"].as_str().unwrap().to_owned());
+    }
+    assert!(
+        tokens.iter().all(|t| *t == tokens[0]),
+        "one token: {tokens:?}"
+    );
+    http.post(format!("{}/cgi-bin/stable_token", c.sim.url))
+        .json(&serde_json::json!({"grant_type": "client_credential", "appid": APPID, "secret": SECRET, "force_refresh": true}))
+        .send()
+        .await
+        .unwrap();
+    everywhere().await;
+    assert_eq!(
+        c.sim.sim.calls("/cgi-bin/stable_token"),
+        3,
+        "the forced call, then one replacement for 3 instances × 10 callers\n{}",
+        c.logs()
+    );
+}
+
 #[tokio::test]
 async fn the_admin_api_and_the_cli_see_the_shared_state() {
     let c = Cluster::start(2, &[("admin_token", ADMIN)]).await;
