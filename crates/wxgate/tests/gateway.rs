@@ -68,6 +68,11 @@ async fn call(
     (status, text, value)
 }
 
+/// A GET through the gateway as the `default` client.
+async fn get(app: &TestApp, path_and_query: &str) -> (StatusCode, String, Value) {
+    call(app, reqwest::Method::GET, path_and_query, Some(TOKEN), None).await
+}
+
 fn menu() -> Value {
     json!({"button": [{"type": "click", "name": "今日歌曲", "key": "V1001_TODAY_MUSIC"}]})
 }
@@ -94,14 +99,7 @@ async fn a_proxied_call_works_and_the_answer_is_wechats() {
     let app = gateway_app(&sim).await;
     use reqwest::Method;
     // Before any menu: WeChat's own error, as WeChat sent it (HTTP 200, errcode, rid).
-    let (status, _, v) = call(
-        &app,
-        Method::GET,
-        "/api/cgi-bin/menu/get",
-        Some(TOKEN),
-        None,
-    )
-    .await;
+    let (status, _, v) = get(&app, "/api/cgi-bin/menu/get").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(v["errcode"], 46003, "{v}");
     assert!(v["errmsg"].as_str().unwrap().contains("rid: "), "{v}");
@@ -118,14 +116,7 @@ async fn a_proxied_call_works_and_the_answer_is_wechats() {
         (StatusCode::OK, Some(0)),
         "{v}"
     );
-    let (_, _, v) = call(
-        &app,
-        Method::GET,
-        "/api/cgi-bin/menu/get",
-        Some(TOKEN),
-        None,
-    )
-    .await;
+    let (_, _, v) = get(&app, "/api/cgi-bin/menu/get").await;
     assert_eq!(v["menu"]["button"][0]["name"], "今日歌曲", "{v}");
     // An API the simulator does not have: WeChat's answer for an API the account may not use.
     let (status, _, v) = call(
@@ -143,14 +134,7 @@ async fn a_proxied_call_works_and_the_answer_is_wechats() {
     );
     // The token never shows in an answer.
     let token = app.state.platform.access_token.get().await.unwrap();
-    let (_, text, _) = call(
-        &app,
-        Method::GET,
-        "/api/cgi-bin/menu/get",
-        Some(TOKEN),
-        None,
-    )
-    .await;
+    let (_, text, _) = get(&app, "/api/cgi-bin/menu/get").await;
     assert!(!text.contains(&token));
 }
 
@@ -158,14 +142,7 @@ async fn a_proxied_call_works_and_the_answer_is_wechats() {
 async fn a_token_revoked_on_the_platform_costs_one_fetch_and_the_call_succeeds() {
     let sim = spawn_sim().await;
     let app = gateway_app(&sim).await;
-    let (_, _, v) = call(
-        &app,
-        reqwest::Method::GET,
-        "/api/cgi-bin/menu/get",
-        Some(TOKEN),
-        None,
-    )
-    .await;
+    let (_, _, v) = get(&app, "/api/cgi-bin/menu/get").await;
     assert_eq!(v["errcode"], 46003);
     let before = stable_token_fetches(&sim).await;
     revoke_on_the_platform(&sim).await;
@@ -190,27 +167,12 @@ async fn a_token_revoked_on_the_platform_costs_one_fetch_and_the_call_succeeds()
 async fn a_hundred_concurrent_calls_at_expiry_cost_one_fetch() {
     let sim = spawn_sim().await;
     let app = gateway_app(&sim).await;
-    let (_, _, v) = call(
-        &app,
-        reqwest::Method::GET,
-        "/api/cgi-bin/menu/get",
-        Some(TOKEN),
-        None,
-    )
-    .await;
+    let (_, _, v) = get(&app, "/api/cgi-bin/menu/get").await;
     assert_eq!(v["errcode"], 46003);
     let before = stable_token_fetches(&sim).await;
     // Two hours later on WeChat's clock: the token wxgate holds has expired (42001).
     sim.sim.advance_clock(7300);
-    let calls = (0..100).map(|_| {
-        call(
-            &app,
-            reqwest::Method::GET,
-            "/api/cgi-bin/menu/get",
-            Some(TOKEN),
-            None,
-        )
-    });
+    let calls = (0..100).map(|_| get(&app, "/api/cgi-bin/menu/get"));
     for (status, _, v) in futures::future::join_all(calls).await {
         assert_eq!(
             (status, v["errcode"].as_i64()),
@@ -334,14 +296,7 @@ async fn every_refusal_says_why() {
 async fn the_gateway_is_off_without_clients() {
     let sim = spawn_sim().await;
     let app = spawn_app(&sim.url, &[]).await;
-    let (status, text, _) = call(
-        &app,
-        reqwest::Method::GET,
-        "/api/cgi-bin/menu/get",
-        Some(TOKEN),
-        None,
-    )
-    .await;
+    let (status, text, _) = get(&app, "/api/cgi-bin/menu/get").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(text.contains("WXGATE_API_TOKEN"), "{text}");
 }
@@ -441,14 +396,7 @@ async fn quota_and_rid_are_shown_from_the_admin_api() {
     let app = gateway_app(&sim).await;
     // Spend some of menu/get's quota.
     for _ in 0..3 {
-        call(
-            &app,
-            reqwest::Method::GET,
-            "/api/cgi-bin/menu/get",
-            Some(TOKEN),
-            None,
-        )
-        .await;
+        get(&app, "/api/cgi-bin/menu/get").await;
     }
     let r = reqwest::Client::new()
         .get(format!("{}/admin/quota?path=/cgi-bin/menu/get", app.url))
@@ -501,22 +449,8 @@ async fn a_spent_quota_is_counted_and_said_once() {
         .await
         .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
-    call(
-        &app,
-        reqwest::Method::GET,
-        "/api/cgi-bin/menu/get",
-        Some(TOKEN),
-        None,
-    )
-    .await;
-    let (_, _, v) = call(
-        &app,
-        reqwest::Method::GET,
-        "/api/cgi-bin/menu/get",
-        Some(TOKEN),
-        None,
-    )
-    .await;
+    get(&app, "/api/cgi-bin/menu/get").await;
+    let (_, _, v) = get(&app, "/api/cgi-bin/menu/get").await;
     assert_eq!(v["errcode"], 45009, "{v}");
     let q = app.state.platform.quota("/cgi-bin/menu/get").await.unwrap();
     assert_eq!((q.quota.daily_limit, q.quota.remain), (1, 0));
