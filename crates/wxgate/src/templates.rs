@@ -1,7 +1,11 @@
 //! Page templates (minijinja, HTML auto-escaped): embedded defaults, each of which a file of the
 //! same name in `WXGATE_TEMPLATE_DIR` overrides — like Django's TEMPLATES DIRS.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::RwLock;
+
+use bytes::Bytes;
 
 use minijinja::Environment;
 use serde::Serialize;
@@ -16,6 +20,9 @@ const EMBEDDED: &[(&str, &str)] = &[
 #[derive(Debug)]
 pub struct Templates {
     env: Environment<'static>,
+    /// Pages rendered without context (the guest's `/index/`), kept after the first render:
+    /// templates do not change while the process runs.
+    rendered: RwLock<HashMap<&'static str, Bytes>>,
 }
 
 impl Templates {
@@ -45,13 +52,31 @@ impl Templates {
             env.get_template(name)
                 .map_err(|e| format!("template {name}: {e:#}"))?;
         }
-        Ok(Self { env })
+        Ok(Self {
+            env,
+            rendered: RwLock::default(),
+        })
     }
 
     pub fn render(&self, name: &str, context: impl Serialize) -> Result<String, minijinja::Error> {
         self.env
             .get_template(name)?
             .render(minijinja::Value::from(minijinja::value::Serde(&context)))
+    }
+
+    /// `name` rendered with an empty context, once; later calls share the bytes.
+    pub fn render_once(&self, name: &'static str) -> Result<Bytes, minijinja::Error> {
+        let cached = self.rendered.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(page) = cached.get(name) {
+            return Ok(page.clone());
+        }
+        drop(cached);
+        let page = Bytes::from(self.env.get_template(name)?.render(())?);
+        self.rendered
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name, page.clone());
+        Ok(page)
     }
 }
 

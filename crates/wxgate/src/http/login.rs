@@ -43,6 +43,11 @@ pub fn router(app: &AppState) -> Router<AppState> {
 
 async fn index(State(app): State<AppState>, session: Session) -> Result<Response, Error> {
     let (user, notice) = app.login.greeting(&session).await.map_err(page)?;
+    if user.is_none() && notice.is_none() {
+        // The guest page is the same for everyone: rendered once.
+        let html = app.templates.render_once("index.html")?;
+        return Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response());
+    }
     let html = app.templates.render(
         "index.html",
         minijinja::context! { user => minijinja::Value::from(minijinja::value::Serde(&user)), notice => notice },
