@@ -1,6 +1,7 @@
 //! The admin surface, for the operator's scripts: `GET /admin/token` (status, never the token),
 //! `GET /admin/quota` (WeChat's daily quota use),
-//! `GET`/`PUT`/`DELETE /admin/menu`, `GET /admin/users`. Every request needs
+//! `GET`/`PUT`/`DELETE /admin/menu`, `GET /admin/users`, `GET /admin/followers`,
+//! `GET`/`POST /admin/tags`. Every request needs
 //! `Authorization: Bearer $WXGATE_ADMIN_TOKEN` (compared in constant time); without that
 //! setting the whole surface is off. This replaces the seed's open `/access/`, `/menu/` and
 //! `/dlmenu/`, which let anyone read the access_token or rewrite the menu.
@@ -46,6 +47,12 @@ pub fn router(app: &AppState) -> Router<AppState> {
                 .fallback(wrong_method),
         )
         .route("/admin/users", get(users).fallback(wrong_method))
+        // Followers and tags (crate::followers).
+        .route("/admin/followers", get(followers).fallback(wrong_method))
+        .route(
+            "/admin/tags",
+            get(tags_get).post(tags_create).fallback(wrong_method),
+        )
         .route("/admin", axum::routing::any(no_such_endpoint))
         .route("/admin/", axum::routing::any(no_such_endpoint))
         .route("/admin/{*rest}", axum::routing::any(no_such_endpoint))
@@ -62,7 +69,7 @@ async fn wrong_method() -> Error {
 async fn no_such_endpoint() -> Error {
     Error::api(
         StatusCode::NOT_FOUND,
-        "no such admin endpoint: see README (/admin/token, /admin/quota, /admin/menu, /admin/users)",
+        "no such admin endpoint: see README (/admin/token, /admin/quota, /admin/menu, /admin/users, /admin/followers, /admin/tags)",
     )
 }
 
@@ -205,6 +212,7 @@ async fn menu_put(State(app): State<AppState>, headers: HeaderMap, body: Bytes) 
 fn publish_failure(e: &PublishError) -> Error {
     match e {
         PublishError::Failed(error) => Error::Wechat(error.clone()),
+        PublishError::NoSuchTag { .. } => Error::bad_request(e.explain()),
         PublishError::OldNotDeleted {
             published,
             old,
@@ -279,4 +287,80 @@ async fn users(
     Ok(Json(
         json!({ "users": users, "limit": limit, "offset": offset }),
     ))
+}
+
+/// A failed follower or tag operation: 400 for input WeChat refused or would refuse (with
+/// WeChat's errcode when it answered), 502/504 for WeChat, 503 for the database.
+fn followers_failure(e: crate::followers::Failure) -> Error {
+    use crate::followers::Failure;
+    match e {
+        Failure::Invalid(m) => Error::bad_request(m),
+        Failure::Refused(w) => Error::bad_request(crate::platform::explain(&w))
+            .with("errcode", json!(w.errcode().map(|c| c.0))),
+        Failure::Wechat(w) => Error::Wechat(w),
+        Failure::Db(d) => d.into(),
+    }
+}
+
+#[derive(Deserialize)]
+struct FollowersQuery {
+    /// A tag's name or id.
+    tag: Option<String>,
+    /// Also people who no longer follow.
+    #[serde(default)]
+    all: bool,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// `GET /admin/followers[?tag=上海][&all=true][&limit=&offset=]`: the followers in the database
+/// (`wxgate followers sync` fills it; pushes keep it current), newest follow first.
+async fn followers(
+    State(app): State<AppState>,
+    query: Result<Query<FollowersQuery>, QueryRejection>,
+) -> Answer {
+    let Query(q) = query.map_err(bad_query)?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let offset = q.offset.unwrap_or(0).max(0);
+    let tag = match q.tag.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => Some(
+            crate::followers::resolve_tag(&app.platform, &app.db, t)
+                .await
+                .map_err(followers_failure)?,
+        ),
+        None => None,
+    };
+    let id = tag.as_ref().map(|t| t.id);
+    let rows = crate::db::followers::list(&app.db, id, q.all, limit, offset).await?;
+    let total = crate::db::followers::count(&app.db, id, q.all).await?;
+    Ok(Json(json!({
+        "followers": rows,
+        "total": total,
+        "tag": tag,
+        "limit": limit,
+        "offset": offset,
+    })))
+}
+
+/// `GET /admin/tags`: the account's tags from WeChat (`tags/get`), with their follower counts.
+async fn tags_get(State(app): State<AppState>) -> Answer {
+    let tags = crate::followers::refresh_tags(&app.platform, &app.db)
+        .await
+        .map_err(followers_failure)?;
+    Ok(Json(json!({ "tags": tags })))
+}
+
+#[derive(Deserialize)]
+struct NewTag {
+    name: String,
+}
+
+/// `POST /admin/tags` with `{"name": "上海"}`: creates a tag; its id.
+async fn tags_create(State(app): State<AppState>, body: Bytes) -> Answer {
+    let new: NewTag = serde_json::from_slice(&body)
+        .map_err(|e| Error::bad_request(format!("expected {{\"name\": \"…\"}}: {e}")))?;
+    let tag = crate::followers::create_tag(&app.platform, &app.db, &new.name)
+        .await
+        .map_err(followers_failure)?;
+    Ok(Json(json!({ "ok": true, "tag": tag })))
 }
