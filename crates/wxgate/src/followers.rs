@@ -146,6 +146,7 @@ pub async fn sync(
     };
     let resumed = saved.is_some();
     let mut state = saved.unwrap_or_else(|| db::followers::SyncState {
+        run: now_millis(),
         next_openid: String::new(),
         started_at: now(),
         total: 0,
@@ -167,7 +168,7 @@ pub async fn sync(
                 client.user_info_batch(&t, batch).await
             })
             .await?;
-            db::followers::store_infos(db, &infos, now(), state.started_at).await?;
+            db::followers::store_infos(db, &infos, now(), state.run).await?;
             state.done += batch.len() as i64;
             progress(Progress {
                 done: state.done as u64,
@@ -181,7 +182,7 @@ pub async fn sync(
         state.next_openid = page.next_openid.clone();
         db::followers::save_sync_state(db, &state).await?;
     }
-    let gone = db::followers::mark_unseen_gone(db, state.started_at, now()).await?;
+    let gone = db::followers::mark_unseen_gone(db, state.run, now()).await?;
     let tags = refresh_tags(platform, db).await?;
     db::followers::clear_sync_state(db).await?;
     Ok(SyncReport {
@@ -190,6 +191,13 @@ pub async fn sync(
         gone,
         tags: tags.len(),
     })
+}
+
+/// A sync's id: the time it started, in milliseconds.
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The account's tags from `tags/get`, copied into the `tags` table.

@@ -173,12 +173,11 @@ impl Followers {
         }
     }
 
-    /// An unsubscribe push: WeChat forgets the user's tags and remark with the follow.
+    /// An unsubscribe push: the user no longer follows (their tags and remark stay, as the
+    /// documentation does not say otherwise).
     pub fn unsubscribe(&mut self, openid: &str) {
         if let Ok(f) = self.get_mut(openid) {
             f.subscribed = false;
-            f.tags.clear();
-            f.remark.clear();
         }
     }
 

@@ -20,6 +20,8 @@
 //! - `api`: the JSON endpoints (`sns/*`, `cgi-bin/token`, `cgi-bin/stable_token`, menus,
 //!   `ticket/getticket`);
 //! - `menu`: menu validation, default and personalized menus, matching;
+//! - `followers`: the follower list, user info, remarks, tags and the blacklist
+//!   (`docs/wechat-platform-apis.md` §6, §7), and `/_sim/followers` to add many followers;
 //! - [`push`]: WeChat's message push to the account's server URL (URL verification, signed and
 //!   encrypted pushes with timeout and retries, the answer judged by WeChat's rules);
 //! - `control`: the `/_sim/*` paths for tests and humans;

@@ -4,12 +4,12 @@
 CREATE TABLE followers (
     openid           TEXT PRIMARY KEY NOT NULL,
     unionid          TEXT,
-    subscribed       INTEGER NOT NULL,           -- 1 follows, 0 left
-    subscribe_time   INTEGER,                    -- unix seconds of the latest follow
+    subscribed       INTEGER NOT NULL,       -- 1 follows, 0 left
+    subscribe_time   INTEGER,                -- unix seconds of the latest follow
     subscribe_scene  TEXT,                  -- ADD_SCENE_… (from user/info)
     qr_scene         TEXT,                  -- the QR scene of the latest follow, if any
     remark           TEXT NOT NULL DEFAULT '',
-    synced_at        INTEGER,                    -- the sync run (its start) that last saw them
+    sync_run         INTEGER,                -- the sync (follower_sync.run) that last saw them
     updated_at       INTEGER NOT NULL
 );
 CREATE INDEX followers_listed ON followers (subscribed, subscribe_time);
@@ -36,6 +36,7 @@ CREATE TABLE tags (
 -- an interrupted `wxgate followers sync` continues where it stopped.
 CREATE TABLE follower_sync (
     id           INTEGER PRIMARY KEY NOT NULL,   -- always 1
+    run          INTEGER NOT NULL,               -- this sync's id: its start in milliseconds
     next_openid  TEXT NOT NULL,
     started_at   INTEGER NOT NULL,
     total        INTEGER NOT NULL,

@@ -32,16 +32,16 @@ type Row = (
     i64,
 );
 
-/// Stores what `user/info/batchget` said of some users, seen by the sync that started at
-/// `sync_started`: each row and its tags replaced, in one transaction.
+/// Stores what `user/info/batchget` said of some users, seen by the sync `run`: each row and
+/// its tags replaced, in one transaction.
 pub async fn store_infos(
     db: &Db,
     infos: &[FollowerInfo],
     now: i64,
-    sync_started: i64,
+    run: i64,
 ) -> Result<(), sqlx::Error> {
     const UPSERT: &str = "INSERT INTO followers (openid, unionid, subscribed, subscribe_time,
-                              subscribe_scene, qr_scene, remark, synced_at, updated_at)
+                              subscribe_scene, qr_scene, remark, sync_run, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (openid) DO UPDATE SET
              unionid = COALESCE(excluded.unionid, followers.unionid),
@@ -51,7 +51,7 @@ pub async fn store_infos(
              qr_scene = CASE WHEN excluded.subscribed = 1 THEN excluded.qr_scene
                              ELSE followers.qr_scene END,
              remark = excluded.remark,
-             synced_at = excluded.synced_at,
+             sync_run = excluded.sync_run,
              updated_at = excluded.updated_at";
     const UNTAG: &str = "DELETE FROM follower_tags WHERE openid = $1";
     const TAG: &str = "INSERT INTO follower_tags (openid, tag_id) VALUES ($1, $2)
@@ -68,7 +68,7 @@ pub async fn store_infos(
                 .bind(scene)
                 .bind(info.qr_scene())
                 .bind(&info.remark)
-                .bind(sync_started)
+                .bind(run)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
@@ -84,7 +84,8 @@ pub async fn store_infos(
 }
 
 /// A subscribe push: the user follows since `subscribe_time`, through the QR code of `qr_scene`
-/// if any (a plain follow clears the scene of an earlier one).
+/// if any (a plain follow clears the scene of an earlier one). A sync in progress counts them
+/// as seen, so that it does not mark them gone if its pages went past them already.
 pub async fn record_subscribe(
     db: &Db,
     openid: &str,
@@ -93,13 +94,14 @@ pub async fn record_subscribe(
     now: i64,
 ) -> Result<(), sqlx::Error> {
     const SQL: &str = "INSERT INTO followers (openid, subscribed, subscribe_time, subscribe_scene,
-                                              qr_scene, updated_at)
-         VALUES ($1, 1, $2, $3, $4, $5)
+                                              qr_scene, sync_run, updated_at)
+         VALUES ($1, 1, $2, $3, $4, (SELECT run FROM follower_sync WHERE id = 1), $5)
          ON CONFLICT (openid) DO UPDATE SET
              subscribed = 1,
              subscribe_time = excluded.subscribe_time,
              subscribe_scene = COALESCE(excluded.subscribe_scene, followers.subscribe_scene),
              qr_scene = excluded.qr_scene,
+             sync_run = COALESCE(excluded.sync_run, followers.sync_run),
              updated_at = excluded.updated_at";
     let scene = qr_scene.map(|_| "ADD_SCENE_QR_CODE");
     with_pool!(db, pool => sqlx::query(SQL)
@@ -120,13 +122,13 @@ pub async fn record_unsubscribe(db: &Db, openid: &str, now: i64) -> Result<(), s
     with_pool!(db, pool => sqlx::query(SQL).bind(openid).bind(now).execute(pool).await.map(|_| ()))
 }
 
-/// After a complete sync that started at `started`: whoever it did not see, and no push
-/// changed since, no longer follows. How many were marked.
-pub async fn mark_unseen_gone(db: &Db, started: i64, now: i64) -> Result<u64, sqlx::Error> {
+/// After the complete sync `run`: whoever it did not see (nor a subscribe push during it) no
+/// longer follows. How many were marked.
+pub async fn mark_unseen_gone(db: &Db, run: i64, now: i64) -> Result<u64, sqlx::Error> {
     const SQL: &str = "UPDATE followers SET subscribed = 0, updated_at = $2
-         WHERE subscribed = 1 AND (synced_at IS NULL OR synced_at < $1) AND updated_at < $1";
+         WHERE subscribed = 1 AND (sync_run IS NULL OR sync_run <> $1)";
     with_pool!(db, pool => sqlx::query(SQL)
-        .bind(started)
+        .bind(run)
         .bind(now)
         .execute(pool)
         .await
@@ -305,6 +307,8 @@ pub async fn set_remark(db: &Db, openid: &str, remark: &str, now: i64) -> Result
 /// A sync that has not finished: where it goes on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyncState {
+    /// This sync's id: its start in milliseconds.
+    pub run: i64,
     /// The `next_openid` of the next `user/get` call (empty: from the start).
     pub next_openid: String,
     pub started_at: i64,
@@ -313,27 +317,32 @@ pub struct SyncState {
 }
 
 pub async fn sync_state(db: &Db) -> Result<Option<SyncState>, sqlx::Error> {
-    const SQL: &str = "SELECT next_openid, started_at, total, done FROM follower_sync WHERE id = 1";
-    let row: Option<(String, i64, i64, i64)> =
+    const SQL: &str =
+        "SELECT run, next_openid, started_at, total, done FROM follower_sync WHERE id = 1";
+    let row: Option<(i64, String, i64, i64, i64)> =
         with_pool!(db, pool => sqlx::query_as(SQL).fetch_optional(pool).await)?;
-    Ok(row.map(|(next_openid, started_at, total, done)| SyncState {
-        next_openid,
-        started_at,
-        total,
-        done,
-    }))
+    Ok(
+        row.map(|(run, next_openid, started_at, total, done)| SyncState {
+            run,
+            next_openid,
+            started_at,
+            total,
+            done,
+        }),
+    )
 }
 
 pub async fn save_sync_state(db: &Db, state: &SyncState) -> Result<(), sqlx::Error> {
-    const SQL: &str = "INSERT INTO follower_sync (id, next_openid, started_at, total, done)
-         VALUES (1, $1, $2, $3, $4)
-         ON CONFLICT (id) DO UPDATE SET next_openid = excluded.next_openid,
+    const SQL: &str = "INSERT INTO follower_sync (id, run, next_openid, started_at, total, done)
+         VALUES (1, $5, $1, $2, $3, $4)
+         ON CONFLICT (id) DO UPDATE SET run = excluded.run, next_openid = excluded.next_openid,
              started_at = excluded.started_at, total = excluded.total, done = excluded.done";
     with_pool!(db, pool => sqlx::query(SQL)
         .bind(&state.next_openid)
         .bind(state.started_at)
         .bind(state.total)
         .bind(state.done)
+        .bind(state.run)
         .execute(pool)
         .await
         .map(|_| ()))
