@@ -175,7 +175,8 @@ pub async fn sync(
                 total: state.total.max(state.done) as u64,
             });
         }
-        if page.is_last() {
+        // The end; or a cursor that does not move, which would loop forever.
+        if page.is_last() || page.next_openid == cursor {
             break;
         }
         // The page is stored: a sync that stops from here on goes on with the next one.
