@@ -489,3 +489,100 @@ async fn a_conditional_menu_may_name_its_tag() {
         "{v}"
     );
 }
+
+#[tokio::test]
+async fn the_admin_api_tags_remarks_and_blacklists() {
+    use reqwest::Method;
+    let a = account().await;
+    a.sim.sim.generate_followers(60);
+    sync(&a).await.unwrap();
+    let (status, v) = admin(
+        &a,
+        Method::POST,
+        "/admin/tags",
+        Some(json!({"name": "会员"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let all = openids(1, 60);
+
+    // 60 openids: two calls; by name, percent-encoded in the path.
+    let path = "/admin/tags/%E4%BC%9A%E5%91%98/followers";
+    let (status, v) = admin(&a, Method::POST, path, Some(json!({"openids": all}))).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["done"], 60, "{v}");
+    assert_eq!(a.sim.sim.calls("/cgi-bin/tags/members/batchtagging"), 2);
+    let (_, v) = admin(&a, Method::GET, "/admin/followers?tag=会员&limit=1", None).await;
+    assert_eq!(v["total"], 60, "{v}");
+
+    // A batch WeChat refuses (an openid it does not know) after one that went through.
+    let mut mixed = all[..50].to_vec();
+    mixed.push("oSomeoneElsesFollower0000001".into());
+    let (status, v) = admin(&a, Method::DELETE, path, Some(json!({"openids": mixed}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(
+        (v["errcode"].as_i64(), v["done"].as_i64()),
+        (Some(40003), Some(50)),
+        "{v}"
+    );
+    let (_, v) = admin(&a, Method::GET, "/admin/followers?tag=会员", None).await;
+    assert_eq!(v["total"], 10, "{v}");
+    let (status, v) = admin(&a, Method::POST, path, Some(json!({"open_ids": []}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("openids"), "{v}");
+
+    let (status, v) = admin(
+        &a,
+        Method::PUT,
+        "/admin/tags/会员",
+        Some(json!({"name": "老会员"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["tag"]["name"], "老会员");
+
+    let remark = format!("/admin/followers/{ZHANG}/remark");
+    let (status, v) = admin(&a, Method::PUT, &remark, Some(json!({"remark": "老客户"}))).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let (status, v) = admin(
+        &a,
+        Method::PUT,
+        &remark,
+        Some(json!({"remark": "老".repeat(31)})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("at most 30"), "{v}");
+
+    let (status, v) = admin(
+        &a,
+        Method::POST,
+        "/admin/blacklist",
+        Some(json!({"openids": all[..3]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let (_, v) = admin(&a, Method::GET, "/admin/blacklist", None).await;
+    assert_eq!(v["openids"].as_array().unwrap().len(), 3, "{v}");
+    let (status, _) = admin(
+        &a,
+        Method::DELETE,
+        "/admin/blacklist",
+        Some(json!({"openids": all[..3]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, v) = admin(&a, Method::GET, "/admin/blacklist", None).await;
+    assert_eq!(v["openids"], json!([]), "{v}");
+
+    let (status, v) = admin(&a, Method::DELETE, "/admin/tags/老会员", None).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let (status, v) = admin(&a, Method::DELETE, "/admin/tags/2", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("system"), "{v}");
+    // Without the token, nothing.
+    let r = reqwest::get(format!("{}/admin/followers", a.app.url))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
