@@ -384,7 +384,10 @@ impl Simulator {
     pub(crate) fn tagged(&self, user: &SimUser) -> SimUser {
         let mut user = user.clone();
         if let Some(tags) = self.followers().tags_of(&user.openid) {
-            user.tags = tags.iter().map(ToString::to_string).collect();
+            // Numeric tags are the tag APIs' to give and take; others (a users file may name
+            // any) stay as the file has them.
+            user.tags.retain(|t| t.parse::<i64>().is_err());
+            user.tags.extend(tags.iter().map(ToString::to_string));
         }
         user
     }
