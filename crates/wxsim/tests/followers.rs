@@ -443,3 +443,70 @@ async fn the_blacklist_takes_at_most_20_and_pages_from_begin_openid() {
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("generate"));
 }
+
+/// With a valid token, no body makes a follower, tag or blacklist API panic or answer anything
+/// but WeChat's JSON on HTTP 200.
+#[test]
+fn any_body_gets_wechat_json_with_a_valid_token() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use proptest::prelude::*;
+    use tower::ServiceExt;
+
+    const PATHS: &[&str] = &[
+        "/cgi-bin/user/info/batchget",
+        "/cgi-bin/user/info/updateremark",
+        "/cgi-bin/tags/create",
+        "/cgi-bin/tags/update",
+        "/cgi-bin/tags/delete",
+        "/cgi-bin/tags/members/batchtagging",
+        "/cgi-bin/tags/members/batchuntagging",
+        "/cgi-bin/user/tag/get",
+        "/cgi-bin/tags/getidlist",
+        "/cgi-bin/tags/members/getblacklist",
+        "/cgi-bin/tags/members/batchblacklist",
+        "/cgi-bin/tags/members/batchunblacklist",
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let sim = wxsim::Simulator::new(wxsim::SimConfig::new(APPID, SECRET));
+    let call = |method: &str, uri: String, body: Vec<u8>| {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::from(body))
+            .unwrap();
+        runtime.block_on(async {
+            let response = sim.router().oneshot(request).await.unwrap();
+            let status = response.status().as_u16();
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            (status, serde_json::from_slice::<Value>(&bytes).ok())
+        })
+    };
+    let (_, token) = call(
+        "GET",
+        format!("/cgi-bin/token?grant_type=client_credential&appid={APPID}&secret={SECRET}"),
+        Vec::new(),
+    );
+    let token = token.unwrap()["access_token"].as_str().unwrap().to_owned();
+    let shapes = prop_oneof![
+        any::<String>(),
+        Just(r#"{"openid_list":["o6_bmjrPTlm6_2sgVt7hMZOPfL2M"],"tagid":100}"#.to_owned()),
+        Just(r#"{"tag":{"id":"100","name":"上海"}}"#.to_owned()),
+        Just(r#"{"user_list":[{"openid":7}],"openid_list":[null],"tagid":[]}"#.to_owned()),
+        Just(r#"{"tag":{"id":-1,"name":""},"remark":123,"begin_openid":"nobody"}"#.to_owned()),
+    ];
+    proptest!(ProptestConfig::with_cases(64), |(body in shapes, which in 0..PATHS.len())| {
+        let (status, answer) = call(
+            "POST",
+            format!("{}?access_token={token}", PATHS[which]),
+            body.into_bytes(),
+        );
+        prop_assert_eq!(status, 200);
+        prop_assert!(answer.is_some_and(|a| a.is_object()));
+    });
+}
