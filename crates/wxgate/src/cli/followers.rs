@@ -187,18 +187,8 @@ impl ProgressLine {
         if !self.tty {
             return;
         }
-        const WIDTH: u64 = 30;
-        let filled = (p.done * WIDTH)
-            .checked_div(p.total)
-            .unwrap_or(0)
-            .min(WIDTH) as usize;
-        let bar = format!(
-            "{}{}",
-            "#".repeat(filled),
-            "-".repeat(WIDTH as usize - filled)
-        );
         let mut err = std::io::stderr();
-        let _ = write!(err, "\r[{bar}] {}/{} followers", p.done, p.total);
+        let _ = write!(err, "\r{}", progress_bar(p));
         let _ = err.flush();
     }
 
@@ -207,6 +197,22 @@ impl ProgressLine {
             eprintln!();
         }
     }
+}
+
+/// `[##########--------------------] 1000/3000 followers`.
+fn progress_bar(p: followers::Progress) -> String {
+    const WIDTH: u64 = 30;
+    let filled = (p.done * WIDTH)
+        .checked_div(p.total)
+        .unwrap_or(0)
+        .min(WIDTH) as usize;
+    format!(
+        "[{}{}] {}/{} followers",
+        "#".repeat(filled),
+        "-".repeat(WIDTH as usize - filled),
+        p.done,
+        p.total
+    )
 }
 
 async fn sync(a: &AccountArgs, restart: bool) -> Result<(), String> {
@@ -365,4 +371,20 @@ async fn tagging(a: &AccountArgs, tag: &str, openids: &[String], add: bool) -> R
         .map_err(|e| batch_failed(e, what))?;
     println!("{n} followers {what} {} ({})", t.name, t.id);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_bar_fills_with_the_sync() {
+        let bar = |done, total| progress_bar(followers::Progress { done, total });
+        assert_eq!(bar(0, 0), format!("[{}] 0/0 followers", "-".repeat(30)));
+        assert_eq!(
+            bar(1000, 3000),
+            format!("[{}{}] 1000/3000 followers", "#".repeat(10), "-".repeat(20))
+        );
+        assert_eq!(bar(5, 3), format!("[{}] 5/3 followers", "#".repeat(30)));
+    }
 }
