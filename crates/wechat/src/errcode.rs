@@ -217,6 +217,22 @@ impl ErrCode {
             65317 => "a menu url is not a valid URL",
             65318 => "the request body is not UTF-8",
             65320 => "gender, region and language match rules are no longer allowed: use tag_id",
+            // Followers, tags and the blacklist (docs/wechat-platform-apis.md §6, §7).
+            40032 => {
+                "too many or no openids in one call (user/info/batchget takes 100, tagging 50, the blacklist 20)"
+            }
+            40092 => "the remark is too long (at most 30 characters)",
+            43019 => "the user is on the account's blacklist: remove them from it first",
+            45056 => "the account already has 100 tags: delete one first",
+            45057 => {
+                "the tag has more than 100,000 users: untag them in batches before deleting it"
+            }
+            45058 => "tags 0, 1 and 2 are WeChat's system tags: they cannot be changed or deleted",
+            45059 => "a user would carry more than 20 tags",
+            45157 => "the tag name is empty or another tag already has it",
+            45158 => "the tag name is over 30 bytes (about 10 Chinese characters)",
+            45159 => "no tag with this id",
+            49003 => "the openid belongs to another account",
             _ => "unknown WeChat error",
         }
     }

@@ -11,6 +11,7 @@
 //!   jsapi_ticket, custom menus, customer-service messages — each taking the token explicitly
 //!   (no caching, no retries).
 //! - [`openapi`]: quota and request-id (rid) diagnostics (§8 of docs/wechat-platform-apis.md).
+//! - [`followers`]: the follower list, user info, remarks, tags and the blacklist (§6, §7).
 //! - [`credential`]: the cache around those tokens — lazy, persisted, single-flight,
 //!   refreshed ahead of expiry, compare-and-invalidate — that callers should use instead.
 //! - [`forward`]: a caller's request passed to any WeChat API as it is, with the token added
@@ -31,6 +32,7 @@ pub mod client;
 pub mod credential;
 pub mod crypto;
 pub mod errcode;
+pub mod followers;
 pub mod forward;
 pub mod jssdk;
 pub mod menu;

@@ -7,12 +7,14 @@
 //! adapter onto a service) → what they stand on: [`db`] (every SQL query, SQLite or
 //! PostgreSQL), [`shared`] (state instances share: memory or Redis), [`sessions`].
 //! The WeChat protocol itself lives in the `wechat` crate; the offline simulator in `wxsim`.
+//! Operators' daily features: [`followers`] (the follower list, tags, remarks, the blacklist).
 
 pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod followers;
 pub mod gateway;
 pub mod http;
 pub mod login;

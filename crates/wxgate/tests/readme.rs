@@ -152,6 +152,7 @@ fn fill(args: &[String], server: &str) -> Vec<String> {
             "APPID" => APPID.to_owned(),
             "URL" => "https://example.com/pic.jpg".to_owned(),
             "SCENE" => "poster".to_owned(),
+            "OPENID" => "o6_bmjrPTlm6_2sgVt7hMZOPfL2M".to_owned(), // 张三 in the simulator
             other => other.replace("http://127.0.0.1:8000", server),
         })
         .collect()
@@ -249,6 +250,10 @@ async fn every_wxgate_command_in_readme_runs_as_shown() {
                     .unwrap();
                 last_push = Some(args[..at].to_vec());
                 run_ok(&fill(&args, &app.url), &[]).await;
+                ran += 1;
+            }
+            ["followers", ..] | ["tags", ..] => {
+                run_ok(&fill(&args, &app.url), &account_env).await;
                 ran += 1;
             }
             ["token", "status"] => {

@@ -131,7 +131,7 @@ impl Params {
         )
     }
 
-    fn get(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == key)
@@ -472,8 +472,10 @@ pub async fn menu_trymatch(
             .iter()
             .find(|u| !user_id.is_empty() && u.openid == user_id)
             .ok_or(65302)?;
+        // The tags the tag APIs gave the user (`followers`).
+        let user = sim.tagged(user);
         let platform = sim.platform();
-        let menu = platform.menus.effective(user).ok_or(46003)?;
+        let menu = platform.menus.effective(&user).ok_or(46003)?;
         Ok(json!({"button": menu.buttons}))
     })())
 }

@@ -20,6 +20,8 @@
 //! - `api`: the JSON endpoints (`sns/*`, `cgi-bin/token`, `cgi-bin/stable_token`, menus,
 //!   `ticket/getticket`);
 //! - `menu`: menu validation, default and personalized menus, matching;
+//! - `followers`: the follower list, user info, remarks, tags and the blacklist
+//!   (`docs/wechat-platform-apis.md` §6, §7), and `/_sim/followers` to add many followers;
 //! - [`push`]: WeChat's message push to the account's server URL (URL verification, signed and
 //!   encrypted pushes with timeout and retries, the answer judged by WeChat's rules);
 //! - `control`: the `/_sim/*` paths for tests and humans;
@@ -29,6 +31,7 @@
 mod api;
 mod chat;
 mod control;
+mod followers;
 mod menu;
 mod oauth;
 mod openapi;
@@ -242,6 +245,8 @@ struct Inner {
     whitelist: Mutex<Whitelist>,
     /// Failed calls, for `openapi/rid/get`.
     rids: Mutex<openapi::Rids>,
+    /// Followers, tags and the blacklist (`followers`).
+    followers: Mutex<followers::Followers>,
 }
 
 /// How many pushes the simulator remembers for `/_sim/exchanges` and the chat page.
@@ -285,7 +290,6 @@ impl Simulator {
     pub fn new(config: SimConfig) -> Self {
         Simulator {
             inner: Arc::new(Inner {
-                config,
                 started: Instant::now(),
                 started_unix: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -301,6 +305,14 @@ impl Simulator {
                 quotas: Mutex::new(Quotas::default()),
                 whitelist: Mutex::new(Whitelist::default()),
                 rids: Mutex::new(openapi::Rids::default()),
+                followers: Mutex::new(followers::Followers::new(
+                    &config.users,
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0),
+                )),
+                config,
             }),
         }
     }
@@ -376,12 +388,77 @@ impl Simulator {
                 "/cgi-bin/openapi/rid/get",
                 post(openapi::rid_get).get(api::require_post),
             )
+            // Followers, tags and the blacklist (docs/wechat-platform-apis.md §6, §7).
+            .route(
+                "/cgi-bin/user/get",
+                get(followers::user_get).post(followers::user_get),
+            )
+            .route(
+                "/cgi-bin/user/info",
+                get(followers::user_info).post(followers::user_info),
+            )
+            .route(
+                "/cgi-bin/user/info/batchget",
+                post(followers::user_info_batch).get(api::require_post),
+            )
+            .route(
+                "/cgi-bin/user/info/updateremark",
+                post(followers::update_remark).get(api::require_post),
+            )
+            .route(
+                "/cgi-bin/tags/create",
+                post(followers::tags_create).get(api::require_post),
+            )
+            .route(
+                "/cgi-bin/tags/get",
+                get(followers::tags_get).post(followers::tags_get),
+            )
+            .route(
+                "/cgi-bin/tags/update",
+                post(followers::tags_update).get(api::require_post),
+            )
+            .route(
+                "/cgi-bin/tags/delete",
+                post(followers::tags_delete).get(api::require_post),
+            )
+            .route(
+                "/cgi-bin/tags/members/batchtagging",
+                post(followers::batch_tagging).get(api::require_post),
+            )
+            .route(
+                "/cgi-bin/tags/members/batchuntagging",
+                post(followers::batch_untagging).get(api::require_post),
+            )
+            .route(
+                "/cgi-bin/user/tag/get",
+                post(followers::tag_users).get(api::require_post),
+            )
+            .route(
+                "/cgi-bin/tags/getidlist",
+                post(followers::tag_id_list).get(api::require_post),
+            )
+            .route(
+                "/cgi-bin/tags/members/getblacklist",
+                post(followers::get_blacklist).get(api::require_post),
+            )
+            .route(
+                "/cgi-bin/tags/members/batchblacklist",
+                post(followers::batch_blacklist).get(api::require_post),
+            )
+            .route(
+                "/cgi-bin/tags/members/batchunblacklist",
+                post(followers::batch_unblacklist).get(api::require_post),
+            )
             .route_layer(middleware::from_fn_with_state(self.clone(), wechat_gate));
         wechat
             .merge(control::router())
             .route(
                 "/_sim/custom",
                 get(api::custom_log).delete(api::clear_custom_log),
+            )
+            .route(
+                "/_sim/followers",
+                get(followers::control_get).post(followers::control_post),
             )
             // Unknown API paths are counted, faulted and recorded like the others.
             .fallback(axum::handler::Handler::layer(
@@ -461,6 +538,12 @@ impl Simulator {
                 let now = self.now();
                 self.platform().record_interaction(&from, now);
             }
+        }
+        // The follower list (user/get, user/info) follows the (un)subscribe pushes.
+        match &message {
+            Outgoing::Subscribe { scene } => self.record_follow(&from, Some(scene.as_deref())),
+            Outgoing::Unsubscribe => self.record_follow(&from, None),
+            _ => {}
         }
         let report = push::push(&target, &from, &message).await;
         let id = {
@@ -630,7 +713,7 @@ impl Simulator {
                 .users
                 .iter()
                 .find(|u| u.openid == openid)
-                .and_then(|u| menus.effective(u))
+                .and_then(|u| menus.effective(&self.tagged(u)))
                 .map(menu::Menu::to_json);
             out["effective"] = effective.into();
         }

@@ -47,6 +47,40 @@ const POSTS: &[(&str, &str)] = &[
         "/cgi-bin/message/custom/send?access_token=T",
         r#"{"touser":"o6_bmjrPTlm6_2sgVt7hMZOPfL2M","msgtype":"text","text":{"content":"Hello"}}"#,
     ),
+    // Followers, tags and the blacklist.
+    (
+        "/cgi-bin/user/info/batchget?access_token=T",
+        r#"{"user_list":[{"openid":"o6_bmjrPTlm6_2sgVt7hMZOPfL2M","lang":"zh_CN"}]}"#,
+    ),
+    (
+        "/cgi-bin/user/info/updateremark?access_token=T",
+        r#"{"openid":"o6_bmjrPTlm6_2sgVt7hMZOPfL2M","remark":"老客户"}"#,
+    ),
+    (
+        "/cgi-bin/tags/create?access_token=T",
+        r#"{"tag":{"name":"上海"}}"#,
+    ),
+    (
+        "/cgi-bin/tags/update?access_token=T",
+        r#"{"tag":{"id":100,"name":"北京"}}"#,
+    ),
+    (
+        "/cgi-bin/tags/delete?access_token=T",
+        r#"{"tag":{"id":100}}"#,
+    ),
+    (
+        "/cgi-bin/tags/members/batchtagging?access_token=T",
+        r#"{"openid_list":["o6_bmjrPTlm6_2sgVt7hMZOPfL2M"],"tagid":100}"#,
+    ),
+    (
+        "/cgi-bin/user/tag/get?access_token=T",
+        r#"{"tagid":100,"next_openid":""}"#,
+    ),
+    (
+        "/cgi-bin/tags/members/batchblacklist?access_token=T",
+        r#"{"openid_list":["o6_bmjrPTlm6_2sgVt7hMZOPfL2M"]}"#,
+    ),
+    ("/_sim/followers", r#"{"generate":3,"page_size":2}"#),
     (
         "/connect/oauth2/authorize",
         "appid=wx5d3ad7e0c0ffee00&redirect_uri=http%3A%2F%2F127.0.0.1%2Fempower%2F&scope=snsapi_userinfo&state=abc&user=0&action=allow",
@@ -81,6 +115,8 @@ const GETS: &[&str] = &[
     "/cgi-bin/token?grant_type=client_credential&appid=wx5d3ad7e0c0ffee00&secret=demosecretnotforproduction000000",
     "/cgi-bin/ticket/getticket?access_token=T&type=jsapi",
     "/cgi-bin/menu/get?access_token=T",
+    "/cgi-bin/user/get?access_token=T&next_openid=o6_bmjrPTlm6_2sgVt7hMZOPfL2M",
+    "/cgi-bin/user/info?access_token=T&openid=o6_bmjrPTlm6_2sgVt7hMZOPfL2M&lang=zh_CN",
     "/_sim/menu?openid=o6_bmjrPTlm6_2sgVt7hMZOPfL2M",
     "/_sim/avatar/1/132",
 ];

@@ -138,6 +138,10 @@ async fn get(args: &AccountArgs) -> Result<(), String> {
 async fn diff(args: &AccountArgs, file: &Path) -> Result<(), String> {
     let local = read_menu(file)?;
     let (_, _, platform) = account(args).await?;
+    // A tag named in the matchrule is compared as the id WeChat has.
+    let local = crate::menus::resolve_tag_name(&platform, &local)
+        .await
+        .map_err(|e| e.explain())?;
     let menus = platform.menu_get().await.map_err(|e| explain(&e))?;
     let (remote, which) = match &local.matchrule {
         None => {

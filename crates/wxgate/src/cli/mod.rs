@@ -1,6 +1,6 @@
 //! The `wxgate` command line: this file parses it and sets up what every command shares; each
 //! command group has its file: [`serve`], [`sim`], [`demo`], [`token`], [`menu`], [`users`],
-//! [`quota`].
+//! [`quota`], [`followers`] (also `wxgate tags`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,6 +17,7 @@ pub use wxsim::demo::{
 };
 
 mod demo;
+mod followers;
 mod menu;
 mod quota;
 mod serve;
@@ -25,6 +26,7 @@ mod token;
 mod users;
 
 pub use demo::demo_rules;
+use followers::{FollowersAction, TagsAction};
 use menu::MenuAction;
 use token::TokenAction;
 use users::UsersAction;
@@ -86,6 +88,17 @@ enum Command {
     Users {
         #[command(subcommand)]
         action: UsersAction,
+    },
+    /// The account's followers (关注者): sync them into the database, list them (by tag),
+    /// remarks and the blacklist.
+    Followers {
+        #[command(subcommand)]
+        action: FollowersAction,
+    },
+    /// The account's tags (用户标签): list, create, rename, delete, give and take them.
+    Tags {
+        #[command(subcommand)]
+        action: TagsAction,
     },
     /// Run the simulator and the server together on loopback: try the login, the chat with
     /// the account and its menu with no WeChat account and no internet.
@@ -170,6 +183,8 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Users { action } => users::run(action).await,
         Command::Quota { account, path } => quota::quota(account, path).await,
         Command::Rid { account, rid } => quota::rid(account, rid).await,
+        Command::Followers { action } => followers::run(action).await,
+        Command::Tags { action } => followers::run_tags(action).await,
     }
 }
 

@@ -1,6 +1,8 @@
 //! The admin surface, for the operator's scripts: `GET /admin/token` (status, never the token),
 //! `GET /admin/quota` (WeChat's daily quota use),
-//! `GET`/`PUT`/`DELETE /admin/menu`, `GET /admin/users`. Every request needs
+//! `GET`/`PUT`/`DELETE /admin/menu`, `GET /admin/users`, and followers and tags (`GET
+//! /admin/followers`, `PUT /admin/followers/{openid}/remark`, `/admin/tags[/{tag}[/followers]]`,
+//! `/admin/blacklist`). Every request needs
 //! `Authorization: Bearer $WXGATE_ADMIN_TOKEN` (compared in constant time); without that
 //! setting the whole surface is off. This replaces the seed's open `/access/`, `/menu/` and
 //! `/dlmenu/`, which let anyone read the access_token or rewrite the menu.
@@ -11,7 +13,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -46,6 +48,35 @@ pub fn router(app: &AppState) -> Router<AppState> {
                 .fallback(wrong_method),
         )
         .route("/admin/users", get(users).fallback(wrong_method))
+        // Followers and tags (crate::followers).
+        .route("/admin/followers", get(followers).fallback(wrong_method))
+        .route(
+            "/admin/followers/{openid}/remark",
+            axum::routing::put(remark_put).fallback(wrong_method),
+        )
+        .route(
+            "/admin/tags",
+            get(tags_get).post(tags_create).fallback(wrong_method),
+        )
+        .route(
+            "/admin/tags/{tag}",
+            axum::routing::put(tag_rename)
+                .delete(tag_delete)
+                .fallback(wrong_method),
+        )
+        .route(
+            "/admin/tags/{tag}/followers",
+            axum::routing::post(tag_add)
+                .delete(tag_remove)
+                .fallback(wrong_method),
+        )
+        .route(
+            "/admin/blacklist",
+            get(blacklist_get)
+                .post(blacklist_add)
+                .delete(blacklist_remove)
+                .fallback(wrong_method),
+        )
         .route("/admin", axum::routing::any(no_such_endpoint))
         .route("/admin/", axum::routing::any(no_such_endpoint))
         .route("/admin/{*rest}", axum::routing::any(no_such_endpoint))
@@ -62,7 +93,7 @@ async fn wrong_method() -> Error {
 async fn no_such_endpoint() -> Error {
     Error::api(
         StatusCode::NOT_FOUND,
-        "no such admin endpoint: see README (/admin/token, /admin/quota, /admin/menu, /admin/users)",
+        "no such admin endpoint: see README (/admin/token, /admin/quota, /admin/menu, /admin/users, /admin/followers, /admin/tags, /admin/blacklist)",
     )
 }
 
@@ -205,6 +236,7 @@ async fn menu_put(State(app): State<AppState>, headers: HeaderMap, body: Bytes) 
 fn publish_failure(e: &PublishError) -> Error {
     match e {
         PublishError::Failed(error) => Error::Wechat(error.clone()),
+        PublishError::NoSuchTag { .. } => Error::bad_request(e.explain()),
         PublishError::OldNotDeleted {
             published,
             old,
@@ -279,4 +311,188 @@ async fn users(
     Ok(Json(
         json!({ "users": users, "limit": limit, "offset": offset }),
     ))
+}
+
+/// A failed follower or tag operation: 400 for input WeChat refused or would refuse (with
+/// WeChat's errcode when it answered), 502/504 for WeChat, 503 for the database.
+fn followers_failure(e: crate::followers::Failure) -> Error {
+    use crate::followers::Failure;
+    match e {
+        Failure::Invalid(m) => Error::bad_request(m),
+        Failure::Refused(w) => Error::bad_request(crate::platform::explain(&w))
+            .with("errcode", json!(w.errcode().map(|c| c.0))),
+        Failure::Wechat(w) => Error::Wechat(w),
+        Failure::Db(d) => d.into(),
+    }
+}
+
+#[derive(Deserialize)]
+struct FollowersQuery {
+    /// A tag's name or id.
+    tag: Option<String>,
+    /// Also people who no longer follow.
+    #[serde(default)]
+    all: bool,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// `GET /admin/followers[?tag=上海][&all=true][&limit=&offset=]`: the followers in the database
+/// (`wxgate followers sync` fills it; pushes keep it current), newest follow first.
+async fn followers(
+    State(app): State<AppState>,
+    query: Result<Query<FollowersQuery>, QueryRejection>,
+) -> Answer {
+    let Query(q) = query.map_err(bad_query)?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let offset = q.offset.unwrap_or(0).max(0);
+    let tag = match q.tag.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => Some(
+            crate::followers::resolve_tag(&app.platform, &app.db, t)
+                .await
+                .map_err(followers_failure)?,
+        ),
+        None => None,
+    };
+    let id = tag.as_ref().map(|t| t.id);
+    let rows = crate::db::followers::list(&app.db, id, q.all, limit, offset).await?;
+    let total = crate::db::followers::count(&app.db, id, q.all).await?;
+    Ok(Json(json!({
+        "followers": rows,
+        "total": total,
+        "tag": tag,
+        "limit": limit,
+        "offset": offset,
+    })))
+}
+
+/// `GET /admin/tags`: the account's tags from WeChat (`tags/get`), with their follower counts.
+async fn tags_get(State(app): State<AppState>) -> Answer {
+    let tags = crate::followers::refresh_tags(&app.platform, &app.db)
+        .await
+        .map_err(followers_failure)?;
+    Ok(Json(json!({ "tags": tags })))
+}
+
+/// `POST /admin/tags` with `{"name": "上海"}`: creates a tag; its id.
+async fn tags_create(State(app): State<AppState>, body: Bytes) -> Answer {
+    let new: NewName = body_of(&body, r#"{"name": "…"}"#)?;
+    let tag = crate::followers::create_tag(&app.platform, &app.db, &new.name)
+        .await
+        .map_err(followers_failure)?;
+    Ok(Json(json!({ "ok": true, "tag": tag })))
+}
+
+/// A JSON body of type `T`, or a 400 that says what was expected.
+fn body_of<T: serde::de::DeserializeOwned>(body: &[u8], expected: &str) -> Result<T, Error> {
+    serde_json::from_slice(body)
+        .map_err(|e| Error::bad_request(format!("expected {expected}: {e}")))
+}
+
+#[derive(Deserialize)]
+struct NewName {
+    name: String,
+}
+
+/// `PUT /admin/tags/{tag}` with `{"name": "…"}`: renames the tag (a name or an id).
+async fn tag_rename(State(app): State<AppState>, Path(tag): Path<String>, body: Bytes) -> Answer {
+    let new: NewName = body_of(&body, r#"{"name": "…"}"#)?;
+    let tag = crate::followers::rename_tag(&app.platform, &app.db, &tag, &new.name)
+        .await
+        .map_err(followers_failure)?;
+    Ok(Json(json!({ "ok": true, "tag": tag })))
+}
+
+/// `DELETE /admin/tags/{tag}`: deletes the tag (a name or an id); its followers lose it.
+async fn tag_delete(State(app): State<AppState>, Path(tag): Path<String>) -> Answer {
+    let tag = crate::followers::delete_tag(&app.platform, &app.db, &tag)
+        .await
+        .map_err(followers_failure)?;
+    Ok(Json(json!({ "ok": true, "deleted": tag })))
+}
+
+#[derive(Deserialize)]
+struct OpenIds {
+    openids: Vec<String>,
+}
+
+/// A batched change that failed: the failure, and how many openids were done before it.
+fn batch_failure(e: crate::followers::BatchFailure) -> Error {
+    let done = e.done;
+    match followers_failure(e.failure) {
+        failure @ Error::Api { .. } => failure.with("done", done),
+        Error::Wechat(w) => Error::api(
+            if matches!(w, wechat::Error::Timeout { .. }) {
+                StatusCode::GATEWAY_TIMEOUT
+            } else {
+                StatusCode::BAD_GATEWAY
+            },
+            crate::platform::explain(&w),
+        )
+        .with("errcode", json!(w.errcode().map(|c| c.0)))
+        .with("done", done),
+        other => other,
+    }
+}
+
+async fn tagging(app: &AppState, tag: &str, body: &[u8], add: bool) -> Answer {
+    let ids: OpenIds = body_of(body, r#"{"openids": ["…"]}"#)?;
+    let (tag, done) = crate::followers::tag_users(&app.platform, &app.db, tag, &ids.openids, add)
+        .await
+        .map_err(batch_failure)?;
+    Ok(Json(json!({ "ok": true, "tag": tag, "done": done })))
+}
+
+/// `POST /admin/tags/{tag}/followers` with `{"openids": [...]}`: gives the tag, 50 per call.
+async fn tag_add(State(app): State<AppState>, Path(tag): Path<String>, body: Bytes) -> Answer {
+    tagging(&app, &tag, &body, true).await
+}
+
+/// `DELETE /admin/tags/{tag}/followers` with `{"openids": [...]}`: takes the tag away.
+async fn tag_remove(State(app): State<AppState>, Path(tag): Path<String>, body: Bytes) -> Answer {
+    tagging(&app, &tag, &body, false).await
+}
+
+#[derive(Deserialize)]
+struct Remark {
+    remark: String,
+}
+
+/// `PUT /admin/followers/{openid}/remark` with `{"remark": "…"}` (at most 30 characters).
+async fn remark_put(
+    State(app): State<AppState>,
+    Path(openid): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let r: Remark = body_of(&body, r#"{"remark": "…"}"#)?;
+    crate::followers::set_remark(&app.platform, &app.db, &openid, &r.remark)
+        .await
+        .map_err(followers_failure)?;
+    Ok(Json(json!({ "ok": true })))
+}
+
+/// `GET /admin/blacklist`: every blacklisted openid, from WeChat.
+async fn blacklist_get(State(app): State<AppState>) -> Answer {
+    let openids = crate::followers::blacklist(&app.platform)
+        .await
+        .map_err(followers_failure)?;
+    Ok(Json(json!({ "openids": openids })))
+}
+
+async fn blacklisting(app: &AppState, body: &[u8], on: bool) -> Answer {
+    let ids: OpenIds = body_of(body, r#"{"openids": ["…"]}"#)?;
+    let done = crate::followers::set_blacklisted(&app.platform, &ids.openids, on)
+        .await
+        .map_err(batch_failure)?;
+    Ok(Json(json!({ "ok": true, "done": done })))
+}
+
+/// `POST /admin/blacklist` with `{"openids": [...]}`: 20 per call.
+async fn blacklist_add(State(app): State<AppState>, body: Bytes) -> Answer {
+    blacklisting(&app, &body, true).await
+}
+
+/// `DELETE /admin/blacklist` with `{"openids": [...]}`.
+async fn blacklist_remove(State(app): State<AppState>, body: Bytes) -> Answer {
+    blacklisting(&app, &body, false).await
 }

@@ -1,7 +1,8 @@
 //! Menus as the application handles them: read from files ([`file`]: TOML or JSON) and
 //! published on WeChat, shared by `PUT /admin/menu` ([`crate::http::admin`]) and `wxgate menu
 //! push` ([`crate::cli`]): the default menu by `menu/create`, a conditional menu by adding the
-//! new one and then deleting the old ones with the same matchrule.
+//! new one and then deleting the old ones with the same matchrule. A conditional menu's
+//! `tag_id` may be a tag's name, resolved to its id through `tags/get` ([`resolve_tag_name`]).
 
 pub mod file;
 
@@ -40,6 +41,8 @@ impl Published {
 pub enum PublishError {
     /// Nothing changed on WeChat.
     Failed(wechat::Error),
+    /// The matchrule's `tag_id` names a tag the account does not have (nothing changed).
+    NoSuchTag { tag: String, known: Vec<String> },
     /// The new conditional menu is live, but an older one with the same matchrule could not be
     /// deleted: users of that rule still see the new one (WeChat picks the newest).
     OldNotDeleted {
@@ -54,6 +57,14 @@ impl PublishError {
     pub fn explain(&self) -> String {
         match self {
             Self::Failed(e) => explain(e),
+            Self::NoSuchTag { tag, known } => format!(
+                "matchrule.tag_id: the account has no tag {tag:?} (its tags: {}); create it with `wxgate tags create {tag}` or use an existing tag's name or id",
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            ),
             Self::OldNotDeleted {
                 published,
                 old,
@@ -72,6 +83,8 @@ impl PublishError {
 /// both, so the new menu is added first and only then are the conditional menus with the same
 /// matchrule deleted — users of that rule never go without a menu.
 pub async fn publish_menu(platform: &Platform, menu: &Menu) -> Result<Published, PublishError> {
+    let resolved = resolve_tag_name(platform, menu).await?;
+    let menu = &resolved;
     let Some(rule) = &menu.matchrule else {
         platform
             .menu_create(menu)
@@ -112,4 +125,45 @@ pub async fn publish_menu(platform: &Platform, menu: &Menu) -> Result<Published,
         }
     }
     Ok(published)
+}
+
+/// The menu with its matchrule's `tag_id` as WeChat wants it: a tag id. A menu file may name
+/// the tag instead (`tag_id = "上海"`); anything but digits is looked up by name in `tags/get`
+/// (docs/wechat-platform-apis.md §7.1), at publish time, since tags change. A menu without a
+/// named tag is returned as it is, without a call.
+pub async fn resolve_tag_name(platform: &Platform, menu: &Menu) -> Result<Menu, PublishError> {
+    let mut menu = menu.clone();
+    let Some(rule) = menu.matchrule.as_mut() else {
+        return Ok(menu);
+    };
+    let Some(tag) = rule
+        .tag_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    else {
+        return Ok(menu);
+    };
+    if tag.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(menu);
+    }
+    let tag = tag.to_owned();
+    let client = &platform.client;
+    let tags = platform
+        .call(|t| async move { client.tags_get(&t).await })
+        .await
+        .map_err(PublishError::Failed)?;
+    match tags.iter().find(|t| t.name == tag) {
+        Some(found) => {
+            rule.tag_id = Some(found.id.to_string());
+            Ok(menu)
+        }
+        None => Err(PublishError::NoSuchTag {
+            tag,
+            known: tags
+                .iter()
+                .map(|t| format!("{} ({})", t.name, t.id))
+                .collect(),
+        }),
+    }
 }

@@ -469,6 +469,17 @@ impl MessageServer {
     async fn handle(&self, incoming: &Incoming) -> Option<Reply> {
         let env = &incoming.envelope;
         let event = incoming.event();
+        // The followers table follows (un)subscribe pushes, in a task of its own: the reply
+        // never waits for it (`crate::followers::record_push`).
+        if let Some(event) = event {
+            crate::followers::record_push(
+                &self.db,
+                env.from_user_name.as_str(),
+                event,
+                incoming.fields.text("EventKey"),
+                env.create_time,
+            );
+        }
         let facts = Facts {
             msg_type: &env.msg_type,
             event,
