@@ -71,6 +71,17 @@ pub fn errmsg(code: i64) -> &'static str {
         46003 => "menu no exist",
         47001 => "data format error",
         48001 => "api unauthorized",
+        // QR codes and media (docs/wechat-platform-apis.md §1, §2).
+        40004 => "invalid media type",
+        40005 => "invalid file type",
+        40006 => "invalid meida size",
+        40052 => "invalid action name",
+        40053 => "invalid action info, please check document",
+        41005 => "media data missing",
+        41006 => "media_id missing",
+        44001 => "empty media data",
+        45001 => "media size out of limit",
+        45029 => "qrcode count out of limit",
         76001 => "rid not found",
         76002 => "rid is error",
         76021 => "cgi_path not found, please check",
@@ -131,7 +142,7 @@ impl Params {
         )
     }
 
-    fn get(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == key)

@@ -29,11 +29,13 @@
 mod api;
 mod chat;
 mod control;
+mod media;
 mod menu;
 mod oauth;
 mod openapi;
 mod pages;
 mod platform;
+mod qrcode;
 /// The demo account: the AppID, secret and 服务器配置 that `wxgate demo`, `scripts/cluster`, the
 /// bench and the tests use between this simulator and wxgate. They are never a real account's.
 pub mod demo {
@@ -242,6 +244,12 @@ struct Inner {
     whitelist: Mutex<Whitelist>,
     /// Failed calls, for `openapi/rid/get`.
     rids: Mutex<openapi::Rids>,
+    // QR codes and media (issue 9).
+    qrcodes: Mutex<qrcode::QrCodes>,
+    media: Mutex<media::MediaStore>,
+    /// Who follows the account, as the pushes through the simulator say (subscribe and
+    /// unsubscribe): a 扫一扫 pushes `subscribe` for the others, `SCAN` for these.
+    follows: Mutex<std::collections::HashSet<String>>,
 }
 
 /// How many pushes the simulator remembers for `/_sim/exchanges` and the chat page.
@@ -301,6 +309,9 @@ impl Simulator {
                 quotas: Mutex::new(Quotas::default()),
                 whitelist: Mutex::new(Whitelist::default()),
                 rids: Mutex::new(openapi::Rids::default()),
+                qrcodes: Mutex::new(qrcode::QrCodes::default()),
+                media: Mutex::new(media::MediaStore::default()),
+                follows: Mutex::new(std::collections::HashSet::new()),
             }),
         }
     }
@@ -376,6 +387,37 @@ impl Simulator {
                 "/cgi-bin/openapi/rid/get",
                 post(openapi::rid_get).get(api::require_post),
             )
+            // QR codes with scenes and media (docs/wechat-platform-apis.md §1, §2).
+            .route(
+                "/cgi-bin/qrcode/create",
+                post(qrcode::create).get(api::require_post),
+            )
+            .route("/cgi-bin/showqrcode", get(qrcode::show))
+            .route(
+                "/cgi-bin/media/upload",
+                post(media::upload).get(api::require_post),
+            )
+            .route("/cgi-bin/media/get", get(media::get_media))
+            .route(
+                "/cgi-bin/material/add_material",
+                post(media::add_material).get(api::require_post),
+            )
+            .route(
+                "/cgi-bin/material/get_material",
+                post(media::get_material).get(api::require_post),
+            )
+            .route(
+                "/cgi-bin/material/del_material",
+                post(media::del_material).get(api::require_post),
+            )
+            .route(
+                "/cgi-bin/material/get_materialcount",
+                get(media::material_count),
+            )
+            .route(
+                "/cgi-bin/material/batchget_material",
+                post(media::batchget).get(api::require_post),
+            )
             .route_layer(middleware::from_fn_with_state(self.clone(), wechat_gate));
         wechat
             .merge(control::router())
@@ -383,6 +425,7 @@ impl Simulator {
                 "/_sim/custom",
                 get(api::custom_log).delete(api::clear_custom_log),
             )
+            .route("/_sim/qrcodes", get(qrcode::list))
             // Unknown API paths are counted, faulted and recorded like the others.
             .fallback(axum::handler::Handler::layer(
                 openapi::unknown_api,
@@ -455,6 +498,15 @@ impl Simulator {
         };
         // The user talked to the account, whatever its server answers: customer-service
         // messages may reach them for 48 hours (until they unfollow).
+        match &message {
+            Outgoing::Subscribe { .. } => {
+                lock(&self.inner.follows).insert(from.clone());
+            }
+            Outgoing::Unsubscribe => {
+                lock(&self.inner.follows).remove(&from);
+            }
+            _ => {}
+        }
         match message {
             Outgoing::Unsubscribe => self.platform().record_unfollow(&from),
             _ => {
@@ -538,6 +590,21 @@ impl Simulator {
     pub fn record_interaction(&self, openid: &str) {
         let now = self.now();
         self.platform().record_interaction(openid, now);
+    }
+
+    /// Whether `openid` follows the account: subscribed through the simulator and not
+    /// unsubscribed since.
+    pub fn follows(&self, openid: &str) -> bool {
+        lock(&self.inner.follows).contains(openid)
+    }
+
+    /// The bytes of a media or material the account uploaded, with their Content-Type, unless
+    /// unknown, deleted or expired.
+    pub fn media_bytes(&self, media_id: &str) -> Option<(&'static str, Vec<u8>)> {
+        let now = self.now();
+        lock(&self.inner.media)
+            .get(media_id, now)
+            .map(|i| (i.content_type, i.bytes.to_vec()))
     }
 
     /// The base access_tokens issued so far (for tests that check none leaks anywhere).
