@@ -1124,6 +1124,7 @@ mod tests {
         let mut s = Sources::load(None, env(OK)).unwrap();
         s.set("token", wxsim::demo::TOKEN);
         s.set_rules(crate::cli::demo_rules());
+        s.set_base_dir(crate::cli::demo_media_dir().unwrap());
         assert_eq!(s.validate().unwrap().message.unwrap().rules.len(), 4);
     }
 

@@ -1,6 +1,6 @@
 //! The `wxgate` command line: this file parses it and sets up what every command shares; each
 //! command group has its file: [`serve`], [`sim`], [`demo`], [`token`], [`menu`], [`users`],
-//! [`quota`].
+//! [`quota`], [`qrcode`], [`media`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,15 +17,19 @@ pub use wxsim::demo::{
 };
 
 mod demo;
+mod media;
 mod menu;
+mod qrcode;
 mod quota;
 mod serve;
 mod sim;
 mod token;
 mod users;
 
-pub use demo::demo_rules;
+pub use demo::{demo_media_dir, demo_rules};
+use media::MediaAction;
 use menu::MenuAction;
+use qrcode::QrCodeAction;
 use token::TokenAction;
 use users::UsersAction;
 
@@ -81,6 +85,16 @@ enum Command {
         #[command(flatten)]
         account: AccountArgs,
         rid: String,
+    },
+    /// QR codes with scenes (带参数二维码): create, list.
+    Qrcode {
+        #[command(subcommand)]
+        action: QrCodeAction,
+    },
+    /// Media and permanent material (素材): upload, list, delete.
+    Media {
+        #[command(subcommand)]
+        action: MediaAction,
     },
     /// The people who logged in through the web login.
     Users {
@@ -170,6 +184,8 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Users { action } => users::run(action).await,
         Command::Quota { account, path } => quota::quota(account, path).await,
         Command::Rid { account, rid } => quota::rid(account, rid).await,
+        Command::Qrcode { action } => qrcode::run(action).await,
+        Command::Media { action } => media::run(action).await,
     }
 }
 

@@ -468,7 +468,7 @@ mod tests {
 
     #[test]
     fn file_replies_are_checked_at_start_up_naming_the_rule() {
-        let dir = std::env::temp_dir().join(format!("wxgate-rules-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("wxgate-rule-files-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("media")).unwrap();
         std::fs::write(dir.join("media/ok.png"), b"png").unwrap();
         std::fs::write(dir.join("media/big.mp3"), vec![0u8; 2_516_583]).unwrap();
