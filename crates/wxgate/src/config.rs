@@ -1125,7 +1125,7 @@ mod tests {
         s.set("token", wxsim::demo::TOKEN);
         s.set_rules(crate::cli::demo_rules());
         s.set_base_dir(crate::cli::demo_media_dir().unwrap());
-        assert_eq!(s.validate().unwrap().message.unwrap().rules.len(), 4);
+        assert_eq!(s.validate().unwrap().message.unwrap().rules.len(), 6);
     }
 
     #[test]
