@@ -2,9 +2,10 @@
 //!
 //! It answers on WeChat's own paths (`/connect/oauth2/authorize`, `/sns/*`, `/cgi-bin/token`,
 //! `/cgi-bin/stable_token`, `/cgi-bin/menu/*`, `/cgi-bin/get_current_selfmenu_info`,
-//! `/cgi-bin/ticket/getticket`, `/cgi-bin/message/custom/send`) with the parameters, error
-//! codes, lifetimes and daily quotas described in `docs/wechat-protocol.md` §A, §B, §C.5, §D, §E
-//! and §G, so that code which works
+//! `/cgi-bin/ticket/getticket`, `/cgi-bin/message/custom/send`, and the QR code and media APIs
+//! of `docs/wechat-platform-apis.md` §1 and §2) with the parameters, error codes, lifetimes and
+//! daily quotas described in `docs/wechat-protocol.md` §A, §B, §C.5, §D, §E and §G, so that
+//! code which works
 //! against the simulator works against WeChat. Everything lives in memory; time is a simulated
 //! clock (the real Unix time plus whatever tests added with [`Simulator::advance_clock`]), and
 //! daily quotas roll over at midnight Beijing time (UTC+8) of that clock, as WeChat's do.
@@ -22,6 +23,8 @@
 //! - `menu`: menu validation, default and personalized menus, matching;
 //! - [`push`]: WeChat's message push to the account's server URL (URL verification, signed and
 //!   encrypted pushes with timeout and retries, the answer judged by WeChat's rules);
+//! - `qrcode`, `media`: QR codes with scenes (a scannable PNG at `showqrcode`) and uploaded
+//!   media and material, kept in memory;
 //! - `control`: the `/_sim/*` paths for tests and humans;
 //! - `pages`: the HTML the simulator renders, `chat`: the chat page (a conversation with the
 //!   account through [`push`]).

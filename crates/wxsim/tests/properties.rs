@@ -47,6 +47,23 @@ const POSTS: &[(&str, &str)] = &[
         "/cgi-bin/message/custom/send?access_token=T",
         r#"{"touser":"o6_bmjrPTlm6_2sgVt7hMZOPfL2M","msgtype":"text","text":{"content":"Hello"}}"#,
     ),
+    // QR codes and media.
+    (
+        "/cgi-bin/qrcode/create?access_token=T",
+        r#"{"expire_seconds":60,"action_name":"QR_STR_SCENE","action_info":{"scene":{"scene_str":"a"}}}"#,
+    ),
+    (
+        "/cgi-bin/material/get_material?access_token=T",
+        r#"{"media_id":"M"}"#,
+    ),
+    (
+        "/cgi-bin/material/batchget_material?access_token=T",
+        r#"{"type":"image","offset":0,"count":20}"#,
+    ),
+    (
+        "/cgi-bin/media/upload?access_token=T&type=image",
+        "--b\r\nContent-Disposition: form-data; name=\"media\"; filename=\"a.png\"\r\n\r\nx\r\n--b--\r\n",
+    ),
     (
         "/connect/oauth2/authorize",
         "appid=wx5d3ad7e0c0ffee00&redirect_uri=http%3A%2F%2F127.0.0.1%2Fempower%2F&scope=snsapi_userinfo&state=abc&user=0&action=allow",
@@ -83,6 +100,11 @@ const GETS: &[&str] = &[
     "/cgi-bin/menu/get?access_token=T",
     "/_sim/menu?openid=o6_bmjrPTlm6_2sgVt7hMZOPfL2M",
     "/_sim/avatar/1/132",
+    "/cgi-bin/showqrcode?ticket=gQF%2B8Dw%3D%3D",
+    "/cgi-bin/media/get?access_token=T&media_id=M",
+    "/cgi-bin/material/get_materialcount?access_token=T",
+    "/_sim/qrcodes?openid=o6_bmjrPTlm6_2sgVt7hMZOPfL2M",
+    "/_sim/media/wxsimP_x",
 ];
 
 fn mangle(text: &str, edits: &[(usize, usize, String)]) -> String {
