@@ -7,7 +7,8 @@
 //! finds the id in memory. A file that changed on disk since (its size or modification time
 //! differ) is hashed again and, when its bytes are new, uploaded again on first use; a file
 //! whose upload failed at start is tried again on first use. Uploads of one file are
-//! single-flight: concurrent pushes wait for the one upload. A push that would wait past the
+//! single-flight: concurrent pushes wait for the one upload and share its outcome (a failure
+//! too: the next push after it tries again). A push that would wait past the
 //! reply deadline is answered late, as every slow reply is (`messages/late.rs`).
 
 use std::collections::HashMap;
@@ -47,6 +48,19 @@ pub enum MediaFailure {
     Wechat(#[from] wechat::Error),
     #[error("database: {0}")]
     Store(#[from] sqlx::Error),
+    /// The upload this caller waited for failed so (it is not tried again at once).
+    #[error("{0}")]
+    Shared(String),
+}
+
+/// One file's uploads: one at a time; callers that waited for one share its outcome.
+#[derive(Debug, Default)]
+struct Flight {
+    lock: tokio::sync::Mutex<()>,
+    /// Attempts finished so far.
+    done: std::sync::atomic::AtomicU64,
+    /// How the last attempt failed, if it did.
+    failure: Mutex<Option<String>>,
 }
 
 /// What an upload did.
@@ -71,7 +85,7 @@ pub struct MediaLibrary {
     db: Db,
     platform: Platform,
     seen: Mutex<HashMap<PathBuf, Seen>>,
-    flights: tokio::sync::Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
+    flights: tokio::sync::Mutex<HashMap<PathBuf, Arc<Flight>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -209,13 +223,25 @@ impl MediaLibrary {
             let mut flights = self.flights.lock().await;
             flights.entry(file.path.clone()).or_default().clone()
         };
-        let _one_at_a_time = flight.lock().await;
+        let finished_before = flight.done.load(std::sync::atomic::Ordering::Acquire);
+        let _one_at_a_time = flight.lock.lock().await;
         if let Some(id) = known(self) {
             return Ok(id);
         }
-        let uploaded = self
+        // An attempt finished while this caller waited, and failed: its outcome is this one's.
+        if flight.done.load(std::sync::atomic::Ordering::Acquire) != finished_before
+            && let Some(failure) = lock(&flight.failure).clone()
+        {
+            return Err(MediaFailure::Shared(failure));
+        }
+        let attempt = self
             .upload(&file.path, file.kind, Store::Permanent, file.video.as_ref())
-            .await?;
+            .await;
+        *lock(&flight.failure) = attempt.as_ref().err().map(ToString::to_string);
+        flight
+            .done
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        let uploaded = attempt?;
         if !uploaded.reused {
             tracing::info!(
                 file = %file.path.display(),

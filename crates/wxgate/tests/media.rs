@@ -269,3 +269,62 @@ async fn cli_and_admin_upload_list_and_delete_media() {
         .status();
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn concurrent_pushes_share_one_upload_and_a_failed_one_is_tried_again_on_first_use() {
+    let sim = spawn_sim().await;
+    let dir = Dir::new();
+    let picture = dir.file("welcome.png", PICTURE);
+
+    // The start-up upload is slow: pushes meanwhile wait for it, and none uploads again.
+    sim.sim.inject(wxsim::Fault::delay(ADD, 1, 700));
+    let db = temp_db();
+    let app = spawn_app_with_rules(&sim.url, &db, &[("token", TOKEN)], &rules_for(&picture)).await;
+    let ids = futures::future::join_all((0..5).map(|_| media_id_of_reply(&sim, &app))).await;
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    assert_eq!(sim.sim.calls(ADD), 1);
+    drop(app);
+
+    // The start-up upload fails: the first push uploads.
+    let mut fault = wxsim::Fault::new(ADD);
+    fault.errcode = Some(-1);
+    sim.sim.inject(fault);
+    let db = temp_db();
+    let app = spawn_app_with_rules(&sim.url, &db, &[("token", TOKEN)], &rules_for(&picture)).await;
+    for _ in 0..100 {
+        if sim.sim.calls(ADD) == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sim.sim.calls(ADD), 2, "the start-up attempt");
+    let id = media_id_of_reply(&sim, &app).await;
+    assert_eq!(sim.sim.calls(ADD), 3);
+    assert_eq!(sim.sim.media_bytes(&id).unwrap().1, PICTURE);
+}
+
+#[tokio::test]
+async fn a_video_reply_from_a_file_carries_its_title() {
+    let sim = spawn_sim().await;
+    let db = temp_db();
+    let dir = Dir::new();
+    let video = dir.file("intro.mp4", b"not really an mp4");
+    let rules = format!(
+        "[[rules]]\ntext = \"视频\"\nreply = {{ type = \"video\", file = {:?}, title = \"介绍\", description = \"一分钟\" }}\n",
+        video.display().to_string()
+    );
+    let app = spawn_app_with_rules(&sim.url, &db, &[("token", TOKEN)], &rules).await;
+    let target = PushTarget::new(format!("{}/weixin/", app.url), TOKEN, APPID);
+    let text = Outgoing::Text {
+        content: "视频".into(),
+    };
+    let got = sim.sim.push(Some(ZHANG), text, Some(target)).await.unwrap();
+    let reply = got.report.reply.expect("a video reply");
+    assert_eq!(reply.msg_type, "video", "{}", reply.xml);
+    assert_eq!(reply.fields["Video"]["Title"], "介绍");
+    let media_id = reply.fields["Video"]["MediaId"].as_str().unwrap();
+    assert_eq!(
+        sim.sim.media_bytes(media_id).unwrap().1,
+        b"not really an mp4"
+    );
+}
