@@ -398,12 +398,16 @@ impl Simulator {
             .route("/cgi-bin/showqrcode", get(qrcode::show))
             .route(
                 "/cgi-bin/media/upload",
-                post(media::upload).get(api::require_post),
+                post(media::upload)
+                    .get(api::require_post)
+                    .layer(axum::extract::DefaultBodyLimit::max(media::MAX_UPLOAD)),
             )
             .route("/cgi-bin/media/get", get(media::get_media))
             .route(
                 "/cgi-bin/material/add_material",
-                post(media::add_material).get(api::require_post),
+                post(media::add_material)
+                    .get(api::require_post)
+                    .layer(axum::extract::DefaultBodyLimit::max(media::MAX_UPLOAD)),
             )
             .route(
                 "/cgi-bin/material/get_material",

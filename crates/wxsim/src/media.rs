@@ -22,6 +22,10 @@ use serde_json::{Value, json};
 use crate::api::{Params, check_base_token, json_body, reply};
 use crate::{Simulator, lock};
 
+/// The largest upload read (a little over WeChat's 10 MB, so that 40006 can be answered):
+/// axum's multipart reader stops at 2 MB unless told otherwise.
+pub const MAX_UPLOAD: usize = 12 << 20;
+
 /// All media bytes the simulator keeps.
 pub const MAX_BYTES: usize = 64 << 20;
 /// Temporary media live 3 days (§2.1).
@@ -125,14 +129,13 @@ async fn read_upload(
 ) -> Result<Item, i64> {
     let params = Params::new(q);
     check_base_token(sim, &params)?;
-    let kind = match params.get("type") {
-        Some(k @ ("image" | "voice" | "video" | "thumb")) => k,
+    let kind: &'static str = match params.get("type") {
+        Some("image") => "image",
+        Some("voice") => "voice",
+        Some("video") => "video",
+        Some("thumb") => "thumb",
         _ => return Err(40004),
     };
-    let kind: &'static str = ["image", "voice", "video", "thumb"]
-        .into_iter()
-        .find(|k| *k == kind)
-        .ok_or(40004)?;
     let (max, extensions) = limits(kind, permanent).ok_or(40004)?;
     let mut multipart = Multipart::from_request(req, &()).await.map_err(|_| 41005)?;
     let mut file: Option<(String, Bytes)> = None;

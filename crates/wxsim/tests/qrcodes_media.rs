@@ -222,6 +222,18 @@ async fn permanent_material_add_get_count_list_delete() {
         .await
         .unwrap();
     assert!(image.url.is_some());
+    // Past axum's default 2 MB body limit, within WeChat's 10 MB; 11 MB is WeChat's 40006.
+    let big = c
+        .material_add(&token, MediaKind::Image, "big.jpg", vec![1; 9 << 20], None)
+        .await
+        .unwrap();
+    assert_eq!(s.sim.media_bytes(&big.media_id).unwrap().1.len(), 9 << 20);
+    let too_big = c
+        .material_add(&token, MediaKind::Image, "big.jpg", vec![1; 11 << 20], None)
+        .await
+        .unwrap_err();
+    assert_eq!(too_big.errcode().map(|c| c.0), Some(40006));
+    c.material_delete(&token, &big.media_id).await.unwrap();
     let video = c
         .material_add(
             &token,
