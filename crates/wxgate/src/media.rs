@@ -8,7 +8,8 @@
 //! differ) is hashed again and, when its bytes are new, uploaded again on first use; a file
 //! whose upload failed at start is tried again on first use. Uploads of one file are
 //! single-flight: concurrent pushes wait for the one upload and share its outcome (a failure
-//! too: the next push after it tries again). A push that would wait past the
+//! too: the next push after it tries again). Material deleted with `wxgate media delete` is gone
+//! from the table, so the next push uploads the file again. A push that would wait past the
 //! reply deadline is answered late, as every slow reply is (`messages/late.rs`).
 
 use std::collections::HashMap;
@@ -217,7 +218,11 @@ impl MediaLibrary {
                 .map(|s| s.media_id.clone())
         };
         if let Some(id) = known(self) {
-            return Ok(id);
+            // Still in the table: `wxgate media delete` (in any process) removes it there.
+            if media::find(&self.db, &id).await?.is_some() {
+                return Ok(id);
+            }
+            lock(&self.seen).remove(&file.path);
         }
         let flight = {
             let mut flights = self.flights.lock().await;

@@ -99,7 +99,8 @@ async fn a_rule_replies_with_a_file_uploaded_once_at_start_and_again_when_it_cha
     let db = temp_db();
     let dir = Dir::new();
     let picture = dir.file("welcome.png", PICTURE);
-    let app = spawn_app_with_rules(&sim.url, &db, &[("token", TOKEN)], &rules_for(&picture)).await;
+    let settings = [("token", TOKEN), ("admin_token", ADMIN)];
+    let app = spawn_app_with_rules(&sim.url, &db, &settings, &rules_for(&picture)).await;
     // Uploaded at start-up, before any push asks for it.
     for _ in 0..100 {
         if sim.sim.calls(ADD) == 1 {
@@ -127,11 +128,25 @@ async fn a_rule_replies_with_a_file_uploaded_once_at_start_and_again_when_it_cha
     assert_eq!(sim.sim.calls(ADD), 2);
     assert_eq!(sim.sim.media_bytes(&third).unwrap().1, changed);
 
+    // Deleted (through the admin API here; `wxgate media delete` alike): the next push uploads
+    // the file again rather than answer with a media_id WeChat no longer has.
+    let deleted = reqwest::Client::new()
+        .delete(format!("{}/admin/media/{third}", app.url))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    let fourth = media_id_of_reply(&sim, &app).await;
+    assert_ne!(fourth, third);
+    assert_eq!(sim.sim.calls(ADD), 3);
+    let third = fourth;
+
     // And a restart (same database) reuses what was uploaded, by content.
     drop(app);
     let app = spawn_app_with_rules(&sim.url, &db, &[("token", TOKEN)], &rules_for(&picture)).await;
     assert_eq!(media_id_of_reply(&sim, &app).await, third);
-    assert_eq!(sim.sim.calls(ADD), 2);
+    assert_eq!(sim.sim.calls(ADD), 3);
 }
 
 #[test]
