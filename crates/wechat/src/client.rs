@@ -3,7 +3,8 @@
 //! reading message text; secrets never appear in an error (reqwest's URL is stripped).
 //!
 //! The calls themselves live with their feature: the `sns/*` ones in [`crate::oauth`], the
-//! account-level ones (tokens, tickets, menus, customer-service messages) in [`crate::api`].
+//! account-level ones (tokens, tickets, menus, customer-service messages) in [`crate::api`], QR
+//! codes in [`crate::qrcode`], media and material in [`crate::media`].
 
 use std::time::Duration;
 

@@ -191,6 +191,20 @@ fn content_type(file_name: &str) -> &'static str {
     }
 }
 
+/// The file name an upload carries: the name itself when it is plain ASCII, else `media.<ext>`
+/// (WeChat reads the format from the extension, and a non-ASCII name was reported to get 41005,
+/// §2.9).
+pub fn upload_name(file_name: &str) -> String {
+    let base = file_name.rsplit(['/', '\\']).next().unwrap_or(file_name);
+    let plain = base
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    match extension(base) {
+        Some(ext) if !plain => format!("media.{ext}"),
+        _ => base.to_string(),
+    }
+}
+
 /// A video's `description` for `material/add_material` (§2.4).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VideoDescription {
@@ -278,7 +292,7 @@ pub const MAX_BATCH: u32 = 20;
 impl Client {
     fn media_form(file_name: &str, bytes: Vec<u8>) -> Result<reqwest::multipart::Form, Error> {
         let part = reqwest::multipart::Part::bytes(bytes)
-            .file_name(file_name.to_string())
+            .file_name(upload_name(file_name))
             .mime_str(content_type(file_name))
             .map_err(|e| Error::Transport {
                 path: "",
@@ -460,6 +474,13 @@ mod tests {
             e.to_string(),
             "65537 bytes, WeChat's limit for thumb is 64 KB"
         );
+    }
+
+    #[test]
+    fn upload_names_are_plain_ascii() {
+        assert_eq!(upload_name("media/welcome.png"), "welcome.png");
+        assert_eq!(upload_name("欢迎.PNG"), "media.png");
+        assert_eq!(upload_name("my photo.jpg"), "media.jpg");
     }
 
     #[test]
