@@ -310,4 +310,21 @@ mod tests {
         assert_eq!(info.width, info.height);
         assert!(info.width >= 29 * 8);
     }
+
+    #[test]
+    fn a_scanner_reads_the_url_back() {
+        let url = "http://weixin.qq.com/q/02d4xg62y2rVHzxBJ2mfSQ2h";
+        let png = qr_png(url).unwrap();
+        let mut reader = png::Decoder::new(std::io::Cursor::new(png))
+            .read_info()
+            .unwrap();
+        let mut pixels = vec![0; reader.output_buffer_size()];
+        let frame = reader.next_frame(&mut pixels).unwrap();
+        let (w, h) = (frame.width as usize, frame.height as usize);
+        let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| pixels[y * w + x]);
+        let grids = image.detect_grids();
+        assert_eq!(grids.len(), 1);
+        let (_, content) = grids[0].decode().unwrap();
+        assert_eq!(content, url);
+    }
 }
