@@ -233,6 +233,9 @@ async fn cli_and_admin_upload_list_and_delete_media() {
         ok && out.contains(&media_id) && out.contains("logo.png"),
         "{out}"
     );
+    let (ok, out, err) = run(wxgate(&sim, &db).args(["media", "list", "--remote"]));
+    assert!(ok, "{err}");
+    assert!(out.contains("1 images") && out.contains(&media_id), "{out}");
     let listed: Value = reqwest::Client::new()
         .get(format!("{}/admin/media", app.url))
         .bearer_auth(ADMIN)

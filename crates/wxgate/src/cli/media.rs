@@ -34,6 +34,10 @@ pub(super) enum MediaAction {
     List {
         #[command(flatten)]
         account: AccountArgs,
+        /// WeChat's material library instead (the console's uploads too): the counts and the
+        /// newest 20 images, voices and videos.
+        #[arg(long)]
+        remote: bool,
     },
     /// Delete permanent material (temporary media is only forgotten: WeChat drops it itself).
     Delete {
@@ -102,7 +106,42 @@ pub(super) async fn run(action: MediaAction) -> Result<(), String> {
             }
             Ok(())
         }
-        MediaAction::List { account: args } => {
+        MediaAction::List {
+            account: args,
+            remote: true,
+        } => {
+            let (_, _, platform) = account(&args).await?;
+            let c = &platform.client;
+            let explain = |e: wechat::Error| crate::platform::explain(&e);
+            let count = platform
+                .call(|t| async move { c.material_count(&t).await })
+                .await
+                .map_err(explain)?;
+            println!(
+                "WeChat's library: {} images, {} voices, {} videos, {} articles",
+                count.image_count, count.voice_count, count.video_count, count.news_count
+            );
+            for kind in [MediaKind::Image, MediaKind::Voice, MediaKind::Video] {
+                let list = platform
+                    .call(|t| async move { c.material_batchget(&t, kind, 0, 20).await })
+                    .await
+                    .map_err(explain)?;
+                for item in list.item {
+                    println!(
+                        "{}  {:<6} {}  {}",
+                        item.media_id,
+                        kind,
+                        item.name,
+                        when(Some(item.update_time))
+                    );
+                }
+            }
+            Ok(())
+        }
+        MediaAction::List {
+            account: args,
+            remote: false,
+        } => {
             let (_, db, _) = account(&args).await?;
             let rows = crate::db::media::list(&db, 1000)
                 .await
