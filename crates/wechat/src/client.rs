@@ -3,7 +3,8 @@
 //! reading message text; secrets never appear in an error (reqwest's URL is stripped).
 //!
 //! The calls themselves live with their feature: the `sns/*` ones in [`crate::oauth`], the
-//! account-level ones (tokens, tickets, menus, customer-service messages) in [`crate::api`].
+//! account-level ones (tokens, tickets, menus, customer-service messages) in [`crate::api`], QR
+//! codes in [`crate::qrcode`], media and material in [`crate::media`].
 
 use std::time::Duration;
 
@@ -121,11 +122,64 @@ impl Client {
         self.send(path, request).await
     }
 
-    async fn send<T: DeserializeOwned>(
+    pub(crate) async fn send<T: DeserializeOwned>(
         &self,
         path: &'static str,
         request: reqwest::RequestBuilder,
     ) -> Result<T, Error> {
+        let started = std::time::Instant::now();
+        let result = async {
+            let (status, _, body) = self.receive(path, request, MAX_RESPONSE_BYTES).await?;
+            parse_body(path, status, &body)
+        }
+        .await;
+        self.record(path, &result, started);
+        result
+    }
+
+    /// Like [`Client::send`], for answers that are a file on success and JSON on failure (media
+    /// downloads, the QR image): bodies up to `max_bytes`; a JSON answer is an error when it
+    /// carries a non-zero errcode and is returned as [`Download::Json`] otherwise.
+    pub(crate) async fn send_for_file(
+        &self,
+        path: &'static str,
+        request: reqwest::RequestBuilder,
+        max_bytes: usize,
+    ) -> Result<Download, Error> {
+        let started = std::time::Instant::now();
+        let result = async {
+            let (status, content_type, body) = self.receive(path, request, max_bytes).await?;
+            let looks_json = content_type.contains("json")
+                || content_type.starts_with("text/plain")
+                || body.first() == Some(&b'{');
+            if looks_json && let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) {
+                drop(value);
+                return parse_body(path, status, &body).map(Download::Json);
+            }
+            if !(200..300).contains(&status) {
+                return Err(Error::BadResponse {
+                    path,
+                    status,
+                    detail: format!("HTTP {status} instead of a file"),
+                });
+            }
+            Ok(Download::File {
+                content_type,
+                bytes: body,
+            })
+        }
+        .await;
+        self.record(path, &result, started);
+        result
+    }
+
+    /// Sends `request` and reads the whole answer: (HTTP status, Content-Type, body).
+    async fn receive(
+        &self,
+        path: &'static str,
+        request: reqwest::RequestBuilder,
+        max_bytes: usize,
+    ) -> Result<(u16, String, Vec<u8>), Error> {
         let started = std::time::Instant::now();
         let transport = |e: reqwest::Error| {
             if e.is_timeout() {
@@ -140,35 +194,62 @@ impl Client {
                 }
             }
         };
-        let result = async {
-            let mut response = request.send().await.map_err(transport)?;
-            let status = response.status().as_u16();
-            let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await.map_err(transport)? {
-                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                    return Err(Error::BadResponse {
-                        path,
-                        status,
-                        detail: format!("body larger than {MAX_RESPONSE_BYTES} bytes"),
-                    });
-                }
-                body.extend_from_slice(&chunk);
+        let mut response = request.send().await.map_err(transport)?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if body.len() + chunk.len() > max_bytes {
+                return Err(Error::BadResponse {
+                    path,
+                    status,
+                    detail: format!("body larger than {max_bytes} bytes"),
+                });
             }
-            tracing::debug!(
-                path,
-                status,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "wechat call"
-            );
-            parse_body(path, status, &body)
+            body.extend_from_slice(&chunk);
         }
-        .await;
-        match &result {
+        tracing::debug!(
+            path,
+            status,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "wechat call"
+        );
+        Ok((status, content_type, body))
+    }
+
+    fn record<T>(
+        &self,
+        path: &'static str,
+        result: &Result<T, Error>,
+        started: std::time::Instant,
+    ) {
+        match result {
             Ok(_) => crate::metrics::wechat_call(path, 0, started.elapsed()),
             Err(e) => crate::metrics::wechat_failure(path, e, started.elapsed()),
         }
-        result
     }
+
+    /// The URL of `path` on the API origin.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{}", self.config.api_base.trim_end_matches('/'), path)
+    }
+}
+
+/// A file download's answer (see [`Client::send_for_file`]).
+#[derive(Clone, Debug)]
+pub enum Download {
+    /// The file, with the Content-Type WeChat gave it.
+    File {
+        content_type: String,
+        bytes: Vec<u8>,
+    },
+    /// A JSON answer without an error (a video's `down_url`, a news item…).
+    Json(serde_json::Value),
 }
 
 /// A request body as WeChat wants it: JSON in raw UTF-8. WeChat rejects `\uXXXX` escapes with

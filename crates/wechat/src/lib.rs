@@ -18,6 +18,8 @@
 //!   (wxgate's API gateway).
 //! - [`menu`]: menus as data (JSON or TOML), validated against §D.1 before any call, and diffed.
 //! - [`jssdk`]: the JS-SDK `wx.config` signature (§E).
+//! - [`qrcode`], [`media`]: parametric QR codes and media/material uploads, checked locally
+//!   (§1 and §2 of docs/wechat-platform-apis.md).
 //!
 //! The message server (消息推送, §C), in the order a push travels:
 //! - [`signature`]: the server [`Token`], `signature` and `msg_signature` checks.
@@ -35,17 +37,19 @@ pub mod errcode;
 pub mod followers;
 pub mod forward;
 pub mod jssdk;
+pub mod media;
 pub mod menu;
 pub mod message;
 mod metrics;
 pub mod oauth;
 pub mod openapi;
+pub mod qrcode;
 pub mod reply;
 pub mod signature;
 pub mod types;
 
 pub use api::{BaseToken, CustomMessage, CustomMessageError, Ticket};
-pub use client::{Client, ClientConfig, Error};
+pub use client::{Client, ClientConfig, Download, Error};
 pub use crypto::{CryptError, EncodingAesKey, KeyUsed, MessageCrypt, decrypt_with_rotation};
 pub use errcode::{ErrCode, whitelist_ip};
 pub use jssdk::JsSdkConfig;

@@ -274,6 +274,8 @@ pub struct Sources {
     api_clients: Vec<toml::Value>,
     /// `WXGATE_*` variables that are no configuration key (typos, most likely).
     unknown_env: Vec<String>,
+    /// The config file's folder: files named in `[[rules]]` are relative to it.
+    base_dir: Option<PathBuf>,
 }
 
 /// `WXGATE_*` variables that are not configuration keys but are still wxgate's.
@@ -366,6 +368,12 @@ impl Sources {
             rules,
             api_clients,
             unknown_env,
+            base_dir: file.map(|f| {
+                f.parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."))
+                    .to_path_buf()
+            }),
         })
     }
 
@@ -400,6 +408,16 @@ impl Sources {
     /// Replaces the `[[api_clients]]` (as a file would give them).
     pub fn set_api_clients(&mut self, clients: Vec<toml::Value>) {
         self.api_clients = clients;
+    }
+
+    /// Where files named in `[[rules]]` are (the config file's folder; `wxgate demo` writes its
+    /// own).
+    pub fn set_base_dir(&mut self, dir: PathBuf) {
+        self.base_dir = Some(dir);
+    }
+
+    pub(crate) fn base_dir(&self) -> Option<&Path> {
+        self.base_dir.as_deref()
     }
 
     pub fn has_rules(&self) -> bool {
@@ -1107,7 +1125,8 @@ mod tests {
         let mut s = Sources::load(None, env(OK)).unwrap();
         s.set("token", wxsim::demo::TOKEN);
         s.set_rules(crate::cli::demo_rules());
-        assert_eq!(s.validate().unwrap().message.unwrap().rules.len(), 4);
+        s.set_base_dir(crate::cli::demo_media_dir().unwrap());
+        assert_eq!(s.validate().unwrap().message.unwrap().rules.len(), 6);
     }
 
     #[test]

@@ -152,6 +152,11 @@ impl Application {
             })
             .transpose()
             .map_err(StartError::Messages)?;
+        // Rules' files get their media_ids now, not when the first push needs one.
+        if let Some(messages) = &messages {
+            let messages = messages.clone();
+            tokio::spawn(async move { messages.prepare_media().await });
+        }
         let login = Login::new(
             db.clone(),
             platform.client.clone(),

@@ -80,6 +80,25 @@ async fn the_demo_logs_in_end_to_end_and_never_logs_a_secret() {
     )
     .await;
     assert!(report.ok(), "{:#?}", report.problems);
+    // Issue 9: the demo's image reply (its picture uploaded as permanent material) and its
+    // QR code with a scene.
+    let report = wxsim::push::push(
+        &target,
+        &wxsim::default_users()[PANDA].openid,
+        &wxsim::push::Outgoing::Text {
+            content: "图片".into(),
+        },
+    )
+    .await;
+    assert!(report.ok(), "{:#?}", report.problems);
+    assert_eq!(
+        report.reply.as_ref().map(|r| r.msg_type.as_str()),
+        Some("image")
+    );
+    assert!(
+        printed.contains("QR code for scene metro_poster"),
+        "the demo creates its QR code:\n{printed}"
+    );
 
     child.kill().unwrap();
     child.wait().unwrap();
@@ -104,6 +123,18 @@ async fn the_demo_logs_in_end_to_end_and_never_logs_a_secret() {
         .unwrap()
         .expect("the demo fetched a jsapi_ticket for /jssdk/config")
         .value;
+    let codes = wxgate::qrcodes::list(&pool, false).await.unwrap();
+    assert!(
+        codes
+            .iter()
+            .any(|c| c.scene == "metro_poster" && c.expires_at.is_none())
+    );
+    let media = wxgate::db::media::list(&pool, 10).await.unwrap();
+    assert!(
+        media
+            .iter()
+            .any(|m| m.file_name == "welcome.png" && m.store == "permanent")
+    );
     let logs = std::fs::read_to_string(&log).unwrap() + &printed;
     assert!(
         logs.contains("user logged in"),

@@ -253,5 +253,17 @@ proptest! {
             );
             prop_assert!(status < 500 || status == 502, "{status}");
         }
+        // QR codes (issue 9): a mangled request is a 4xx, or WeChat's answer (502).
+        let qr = r#"{"scene":"metro_poster","expire_secs":60}"#;
+        let status = send(
+            "POST",
+            "/admin/qrcodes",
+            &[
+                ("authorization", "Bearer proptest-admin-token-0123456789".to_owned()),
+                ("content-type", "application/json".to_owned()),
+            ],
+            mangle(qr, &e).into_bytes(),
+        );
+        prop_assert!(status < 500 || status == 502 || status == 504, "{status}");
     }
 }

@@ -195,6 +195,15 @@ async fn every_wxgate_command_in_readme_runs_as_shown() {
 
     let mut ran = 0;
     let mut last_push: Option<Vec<String>> = None;
+    // QR codes and media: README's FILE is a picture, --png writes to a temporary folder.
+    let files = std::env::temp_dir().join(format!(
+        "wxgate-readme-{}",
+        wechat::State::generate().as_str()
+    ));
+    std::fs::create_dir_all(&files).unwrap();
+    let picture = files.join("welcome.png");
+    std::fs::write(&picture, include_bytes!("../src/demo-welcome.png")).unwrap();
+    let mut last_media_id: Option<String> = None;
     for command in &commands {
         let Some((env, args)) = wxgate_args(command) else {
             continue;
@@ -293,12 +302,35 @@ async fn every_wxgate_command_in_readme_runs_as_shown() {
                 assert!(page.contains(APPID), "{page}");
                 ran += 1;
             }
+            ["qrcode", ..] | ["media", ..] => {
+                let args: Vec<String> = fill(&args, &app.url)
+                    .into_iter()
+                    .map(|a| match a.as_str() {
+                        "FILE" => picture.display().to_string(),
+                        "poster.png" => files.join("poster.png").display().to_string(),
+                        "MEDIA_ID" => last_media_id
+                            .clone()
+                            .expect("a `wxgate media upload` line comes before `media delete`"),
+                        _ => a,
+                    })
+                    .collect();
+                let out = run_ok(&args, &account_env).await;
+                if let Some(id) = out.lines().find_map(|l| l.strip_prefix("media_id: ")) {
+                    last_media_id = Some(id.trim().to_owned());
+                }
+                ran += 1;
+            }
             _ => panic!(
                 "README shows `{command}`, which this test does not know how to run: teach it"
             ),
         }
     }
     assert!(ran >= 10, "only {ran} README commands ran: {commands:?}");
+    assert!(
+        files.join("poster.png").exists(),
+        "`wxgate qrcode create … --png poster.png` saved the image"
+    );
+    std::fs::remove_dir_all(&files).ok();
 }
 
 /// README's menu example shows what `wxgate menu validate` prints for a file with four

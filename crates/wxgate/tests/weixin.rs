@@ -280,7 +280,15 @@ async fn nothing_to_say_is_success_in_plain_mode_and_empty_when_encrypted() {
 async fn rules_answer_subscribe_menu_clicks_and_know_the_users_nickname() {
     let a = account(&[]).await;
     let t = target(&a.app, PushMode::Safe, Some(KEY));
-    let report = push(&t, OPENID, &Outgoing::Subscribe { scene: None }).await;
+    let report = push(
+        &t,
+        OPENID,
+        &Outgoing::Subscribe {
+            scene: None,
+            ticket: None,
+        },
+    )
+    .await;
     assert!(report.ok(), "{:#?}", report.problems);
     assert_eq!(content(&report), format!("欢迎！登录：{}/auth/", a.app.url));
 

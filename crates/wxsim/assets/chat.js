@@ -308,6 +308,46 @@
   document.getElementById('subscribe').addEventListener('click', function () { push({ type: 'subscribe' }); });
   document.getElementById('unsubscribe').addEventListener('click', function () { push({ type: 'unsubscribe' }); });
 
+  // 扫一扫: the account's QR codes with scenes (GET /_sim/qrcodes). Scanning one pushes what
+  // WeChat pushes: subscribe with qrscene_<scene> for a user who does not follow, SCAN for one
+  // who does (the simulator knows from the pushes so far).
+  var qrPanel = document.getElementById('qrcode-panel');
+  function qrcodes(openid) {
+    return fetch('/_sim/qrcodes?openid=' + encodeURIComponent(openid)).then(function (r) { return r.json(); });
+  }
+  function scanCode(c) {
+    var openid = userSel.value;
+    qrcodes(openid).then(function (d) {
+      push(d.follows ? { type: 'scan', scene: c.scene, ticket: c.ticket }
+        : { type: 'subscribe', scene: c.scene, ticket: c.ticket });
+    }, function (e) { renderProblems(['扫一扫失败 / scan failed: ' + e]); });
+  }
+  document.getElementById('scan-qrcode').addEventListener('click', function (e) {
+    e.stopPropagation();
+    if (!qrPanel.hidden) { qrPanel.hidden = true; return; }
+    qrcodes(userSel.value).then(function (d) {
+      var codes = Array.isArray(d.qrcodes) ? d.qrcodes : [];
+      qrPanel.textContent = '';
+      qrPanel.appendChild(el('div', 'qr-title', '扫一扫 · 公众号的带参数二维码 (' + (d.follows ? '已关注: SCAN' : '未关注: subscribe') + ')'));
+      if (!codes.length) {
+        qrPanel.appendChild(el('div', 'qr-empty', '公众号还没有二维码 (no QR codes yet: wxgate qrcode create SCENE)'));
+      }
+      codes.forEach(function (c) {
+        var b = el('button', 'qr-item');
+        b.type = 'button';
+        b.setAttribute('data-testid', 'qrcode-item');
+        b.setAttribute('data-scene', str(c.scene));
+        var img = el('img'); img.alt = '二维码 ' + str(c.scene); img.src = str(c.image);
+        b.appendChild(img);
+        b.appendChild(el('span', 'scene', str(c.scene)));
+        b.appendChild(el('span', 'kind', c.expires_at ? '临时' : '永久'));
+        b.addEventListener('click', function () { qrPanel.hidden = true; scanCode(c); });
+        qrPanel.appendChild(b);
+      });
+      qrPanel.hidden = false;
+    }, function (e) { renderProblems(['二维码列表失败 / could not list QR codes: ' + e]); });
+  });
+
   // Customer-service messages (message/custom/send, GET /_sim/custom): the account writing
   // later, outside any push, shown as its bubbles with a note.
   var customs = [], lastCustom = 0;

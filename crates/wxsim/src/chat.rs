@@ -24,7 +24,10 @@
 //! menu; `data-menuid`). Bubbles: `.bubble.user`, `.bubble.account` (`data-testid="bubble-user"`
 //! / `"bubble-account"`); notes: `[data-testid=no-reply]`, `[data-testid=problems]`,
 //! `[data-testid=custom-message]` (before a customer-service message, polled from `/_sim/custom`),
-//! `[data-testid=event-note]`, `[data-testid=menu-note]`. Menu: `[data-testid=menu-button]`
+//! `[data-testid=event-note]`, `[data-testid=menu-note]`. 扫一扫: `#scan-qrcode` opens
+//! `#qrcode-panel`, listing the account's live QR codes (`[data-testid=qrcode-item]`,
+//! `data-scene`); tapping one pushes `subscribe` with its scene and ticket for a user who does not
+//! follow, `SCAN` for one who does (see `crate::qrcode`). Menu: `[data-testid=menu-button]`
 //! (top-level, the name as text), `[data-testid=sub-menu]` (a parent's pop-up),
 //! `[data-testid=sub-button]` (its items).
 
@@ -200,7 +203,9 @@ pub fn chat_page(sim: &Simulator, headers: &HeaderMap) -> Response {
             "<button id=\"chat-send\" data-testid=\"chat-send\" type=\"button\">发送</button></div>",
             "{menu_bar}<script type=\"application/json\" id=\"menu-data\">{menu_data}</script>",
             "<div class=\"events\"><button id=\"subscribe\" data-testid=\"subscribe\" type=\"button\">关注</button>",
-            "<button id=\"unsubscribe\" data-testid=\"unsubscribe\" type=\"button\">取消关注</button></div>",
+            "<button id=\"unsubscribe\" data-testid=\"unsubscribe\" type=\"button\">取消关注</button>",
+            "<button id=\"scan-qrcode\" data-testid=\"scan-qrcode\" type=\"button\">扫一扫</button></div>",
+            "<div id=\"qrcode-panel\" data-testid=\"qrcode-panel\" hidden></div>",
             "<details id=\"target-settings\"{open}><summary>推送目标 · {target_line}</summary>",
             "<label><span>URL</span><input id=\"t-url\" placeholder=\"http://127.0.0.1:8000/weixin/\"></label>",
             "<label><span>Token</span><input id=\"t-token\"></label>",

@@ -280,9 +280,20 @@ async fn chat_user(State(sim): State<Simulator>, body: Bytes) -> Response {
         .into_response()
 }
 
-/// `GET /_sim/media/{media_id}`: a placeholder picture for a MediaId (the simulator has no
-/// media store).
-async fn media(Path(media_id): Path<String>) -> Response {
+/// `GET /_sim/media/{media_id}`: the file the account uploaded with that id (media or
+/// material, as WeChat would show it in the chat), else a placeholder picture naming it.
+async fn media(State(sim): State<Simulator>, Path(media_id): Path<String>) -> Response {
+    if let Some((content_type, bytes)) = sim.media_bytes(&media_id) {
+        return (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, "max-age=3600"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            bytes,
+        )
+            .into_response();
+    }
     (
         [
             (header::CONTENT_TYPE, "image/svg+xml; charset=utf-8"),

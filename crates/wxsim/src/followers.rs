@@ -403,6 +403,12 @@ impl Simulator {
         }
     }
 
+    /// Whether `openid` follows the account now: what a 扫一扫 pushes (`SCAN` for a follower,
+    /// `subscribe` with the scene for anyone else).
+    pub fn follows(&self, openid: &str) -> bool {
+        self.followers().get(openid).is_ok_and(|f| f.subscribed)
+    }
+
     /// Adds `n` generated followers; their openids.
     pub fn generate_followers(&self, n: usize) -> Vec<String> {
         let now = self.now();

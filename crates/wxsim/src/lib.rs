@@ -2,9 +2,10 @@
 //!
 //! It answers on WeChat's own paths (`/connect/oauth2/authorize`, `/sns/*`, `/cgi-bin/token`,
 //! `/cgi-bin/stable_token`, `/cgi-bin/menu/*`, `/cgi-bin/get_current_selfmenu_info`,
-//! `/cgi-bin/ticket/getticket`, `/cgi-bin/message/custom/send`) with the parameters, error
-//! codes, lifetimes and daily quotas described in `docs/wechat-protocol.md` §A, §B, §C.5, §D, §E
-//! and §G, so that code which works
+//! `/cgi-bin/ticket/getticket`, `/cgi-bin/message/custom/send`, and the QR code and media APIs
+//! of `docs/wechat-platform-apis.md` §1 and §2) with the parameters, error codes, lifetimes and
+//! daily quotas described in `docs/wechat-protocol.md` §A, §B, §C.5, §D, §E and §G, so that
+//! code which works
 //! against the simulator works against WeChat. Everything lives in memory; time is a simulated
 //! clock (the real Unix time plus whatever tests added with [`Simulator::advance_clock`]), and
 //! daily quotas roll over at midnight Beijing time (UTC+8) of that clock, as WeChat's do.
@@ -24,6 +25,8 @@
 //!   (`docs/wechat-platform-apis.md` §6, §7), and `/_sim/followers` to add many followers;
 //! - [`push`]: WeChat's message push to the account's server URL (URL verification, signed and
 //!   encrypted pushes with timeout and retries, the answer judged by WeChat's rules);
+//! - `qrcode`, `media`: QR codes with scenes (a scannable PNG at `showqrcode`) and uploaded
+//!   media and material, kept in memory;
 //! - `control`: the `/_sim/*` paths for tests and humans;
 //! - `pages`: the HTML the simulator renders, `chat`: the chat page (a conversation with the
 //!   account through [`push`]).
@@ -32,11 +35,13 @@ mod api;
 mod chat;
 mod control;
 mod followers;
+mod media;
 mod menu;
 mod oauth;
 mod openapi;
 mod pages;
 mod platform;
+mod qrcode;
 /// The demo account: the AppID, secret and 服务器配置 that `wxgate demo`, `scripts/cluster`, the
 /// bench and the tests use between this simulator and wxgate. They are never a real account's.
 pub mod demo {
@@ -247,6 +252,9 @@ struct Inner {
     rids: Mutex<openapi::Rids>,
     /// Followers, tags and the blacklist (`followers`).
     followers: Mutex<followers::Followers>,
+    // QR codes and media (issue 9).
+    qrcodes: Mutex<qrcode::QrCodes>,
+    media: Mutex<media::MediaStore>,
 }
 
 /// How many pushes the simulator remembers for `/_sim/exchanges` and the chat page.
@@ -313,6 +321,8 @@ impl Simulator {
                         .unwrap_or(0),
                 )),
                 config,
+                qrcodes: Mutex::new(qrcode::QrCodes::default()),
+                media: Mutex::new(media::MediaStore::default()),
             }),
         }
     }
@@ -449,6 +459,41 @@ impl Simulator {
                 "/cgi-bin/tags/members/batchunblacklist",
                 post(followers::batch_unblacklist).get(api::require_post),
             )
+            // QR codes with scenes and media (docs/wechat-platform-apis.md §1, §2).
+            .route(
+                "/cgi-bin/qrcode/create",
+                post(qrcode::create).get(api::require_post),
+            )
+            .route("/cgi-bin/showqrcode", get(qrcode::show))
+            .route(
+                "/cgi-bin/media/upload",
+                post(media::upload)
+                    .get(api::require_post)
+                    .layer(axum::extract::DefaultBodyLimit::max(media::MAX_UPLOAD)),
+            )
+            .route("/cgi-bin/media/get", get(media::get_media))
+            .route(
+                "/cgi-bin/material/add_material",
+                post(media::add_material)
+                    .get(api::require_post)
+                    .layer(axum::extract::DefaultBodyLimit::max(media::MAX_UPLOAD)),
+            )
+            .route(
+                "/cgi-bin/material/get_material",
+                post(media::get_material).get(api::require_post),
+            )
+            .route(
+                "/cgi-bin/material/del_material",
+                post(media::del_material).get(api::require_post),
+            )
+            .route(
+                "/cgi-bin/material/get_materialcount",
+                get(media::material_count),
+            )
+            .route(
+                "/cgi-bin/material/batchget_material",
+                post(media::batchget).get(api::require_post),
+            )
             .route_layer(middleware::from_fn_with_state(self.clone(), wechat_gate));
         wechat
             .merge(control::router())
@@ -460,6 +505,7 @@ impl Simulator {
                 "/_sim/followers",
                 get(followers::control_get).post(followers::control_post),
             )
+            .route("/_sim/qrcodes", get(qrcode::list))
             // Unknown API paths are counted, faulted and recorded like the others.
             .fallback(axum::handler::Handler::layer(
                 openapi::unknown_api,
@@ -541,7 +587,9 @@ impl Simulator {
         }
         // The follower list (user/get, user/info) follows the (un)subscribe pushes.
         match &message {
-            Outgoing::Subscribe { scene } => self.record_follow(&from, Some(scene.as_deref())),
+            Outgoing::Subscribe { scene, .. } => {
+                self.record_follow(&from, Some(scene.as_deref()))
+            }
             Outgoing::Unsubscribe => self.record_follow(&from, None),
             _ => {}
         }
@@ -621,6 +669,15 @@ impl Simulator {
     pub fn record_interaction(&self, openid: &str) {
         let now = self.now();
         self.platform().record_interaction(openid, now);
+    }
+
+    /// The bytes of a media or material the account uploaded, with their Content-Type, unless
+    /// unknown, deleted or expired.
+    pub fn media_bytes(&self, media_id: &str) -> Option<(&'static str, Vec<u8>)> {
+        let now = self.now();
+        lock(&self.inner.media)
+            .get(media_id, now)
+            .map(|i| (i.content_type, i.bytes.to_vec()))
     }
 
     /// The base access_tokens issued so far (for tests that check none leaks anywhere).

@@ -81,6 +81,23 @@ const POSTS: &[(&str, &str)] = &[
         r#"{"openid_list":["o6_bmjrPTlm6_2sgVt7hMZOPfL2M"]}"#,
     ),
     ("/_sim/followers", r#"{"generate":3,"page_size":2}"#),
+    // QR codes and media.
+    (
+        "/cgi-bin/qrcode/create?access_token=T",
+        r#"{"expire_seconds":60,"action_name":"QR_STR_SCENE","action_info":{"scene":{"scene_str":"a"}}}"#,
+    ),
+    (
+        "/cgi-bin/material/get_material?access_token=T",
+        r#"{"media_id":"M"}"#,
+    ),
+    (
+        "/cgi-bin/material/batchget_material?access_token=T",
+        r#"{"type":"image","offset":0,"count":20}"#,
+    ),
+    (
+        "/cgi-bin/media/upload?access_token=T&type=image",
+        "--b\r\nContent-Disposition: form-data; name=\"media\"; filename=\"a.png\"\r\n\r\nx\r\n--b--\r\n",
+    ),
     (
         "/connect/oauth2/authorize",
         "appid=wx5d3ad7e0c0ffee00&redirect_uri=http%3A%2F%2F127.0.0.1%2Fempower%2F&scope=snsapi_userinfo&state=abc&user=0&action=allow",
@@ -119,6 +136,11 @@ const GETS: &[&str] = &[
     "/cgi-bin/user/info?access_token=T&openid=o6_bmjrPTlm6_2sgVt7hMZOPfL2M&lang=zh_CN",
     "/_sim/menu?openid=o6_bmjrPTlm6_2sgVt7hMZOPfL2M",
     "/_sim/avatar/1/132",
+    "/cgi-bin/showqrcode?ticket=gQF%2B8Dw%3D%3D",
+    "/cgi-bin/media/get?access_token=T&media_id=M",
+    "/cgi-bin/material/get_materialcount?access_token=T",
+    "/_sim/qrcodes?openid=o6_bmjrPTlm6_2sgVt7hMZOPfL2M",
+    "/_sim/media/wxsimP_x",
 ];
 
 fn mangle(text: &str, edits: &[(usize, usize, String)]) -> String {

@@ -25,6 +25,7 @@ pub(super) async fn run(config: Option<PathBuf>, sim_listen: SocketAddr) -> Resu
     sources.default_value("aes_key", DEMO_AES_KEY);
     if !sources.has_rules() {
         sources.set_rules(demo_rules());
+        sources.set_base_dir(demo_media_dir()?);
     }
     // Metrics on a free port, and the API gateway with a token made for this run, so both can
     // be tried at once.
@@ -73,6 +74,15 @@ pub(super) async fn run(config: Option<PathBuf>, sim_listen: SocketAddr) -> Resu
     if let Err(e) = platform.menu_create(&menu).await {
         tracing::warn!(error = %explain(&e), "could not publish the demo menu");
     }
+    // And a QR code with a scene, for the chat page's 扫一扫 and the metro_poster rule.
+    let lifetime = crate::qrcodes::Lifetime::Permanent;
+    match crate::qrcodes::create(&app.state.db, platform, DEMO_SCENE, lifetime).await {
+        Ok(code) => println!(
+            "wxgate demo: QR code for scene {DEMO_SCENE}: {} (扫一扫 in the chat page)",
+            code.image_url
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not create the demo QR code"),
+    }
 
     println!("wxgate demo: WeChat simulator on {sim_url}/ (appid {DEMO_APPID})");
     println!("wxgate demo: chat with the account at {sim_url}/_sim/chat");
@@ -89,8 +99,28 @@ pub(super) async fn run(config: Option<PathBuf>, sim_listen: SocketAddr) -> Resu
     app.run_until_stopped().await.map_err(|e| e.to_string())
 }
 
-/// The reply rules the demo ships (src/demo.toml): a welcome on subscribe, the seed's menu key
-/// V1001_SUNCK, and an echo.
+/// The scene of the QR code the demo creates (a rule in src/demo.toml answers it).
+pub const DEMO_SCENE: &str = "metro_poster";
+
+/// The picture of the demo's image reply (made for the demo, no one else's).
+const DEMO_PICTURE: &[u8] = include_bytes!("../demo-welcome.png");
+
+/// The folder the demo's rules name files in: `<temp dir>/wxgate-demo`, with
+/// `media/welcome.png` written there (only when missing or different, so its upload is reused),
+/// so the demo works from any working directory.
+pub fn demo_media_dir() -> Result<PathBuf, String> {
+    let dir = std::env::temp_dir().join("wxgate-demo");
+    let file = dir.join("media").join("welcome.png");
+    if std::fs::read(&file).ok().as_deref() != Some(DEMO_PICTURE) {
+        std::fs::create_dir_all(dir.join("media"))
+            .and_then(|()| std::fs::write(&file, DEMO_PICTURE))
+            .map_err(|e| format!("cannot write the demo's picture {}: {e}", file.display()))?;
+    }
+    Ok(dir)
+}
+
+/// The reply rules the demo ships (src/demo.toml): a QR scene's welcome, a welcome on subscribe,
+/// the seed's menu key V1001_SUNCK, a picture, and an echo. Its file is in [`demo_media_dir`].
 pub fn demo_rules() -> Vec<toml::Value> {
     let table: toml::Table = include_str!("../demo.toml")
         .parse()

@@ -1,6 +1,6 @@
 //! The `wxgate` command line: this file parses it and sets up what every command shares; each
 //! command group has its file: [`serve`], [`sim`], [`demo`], [`token`], [`menu`], [`users`],
-//! [`quota`], [`followers`] (also `wxgate tags`).
+//! [`quota`], [`followers`] (also `wxgate tags`), [`qrcode`], [`media`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,16 +18,20 @@ pub use wxsim::demo::{
 
 mod demo;
 mod followers;
+mod media;
 mod menu;
+mod qrcode;
 mod quota;
 mod serve;
 mod sim;
 mod token;
 mod users;
 
-pub use demo::demo_rules;
+pub use demo::{demo_media_dir, demo_rules};
 use followers::{FollowersAction, TagsAction};
+use media::MediaAction;
 use menu::MenuAction;
+use qrcode::QrCodeAction;
 use token::TokenAction;
 use users::UsersAction;
 
@@ -83,6 +87,16 @@ enum Command {
         #[command(flatten)]
         account: AccountArgs,
         rid: String,
+    },
+    /// QR codes with scenes (带参数二维码): create, list.
+    Qrcode {
+        #[command(subcommand)]
+        action: QrCodeAction,
+    },
+    /// Media and permanent material (素材): upload, list, delete.
+    Media {
+        #[command(subcommand)]
+        action: MediaAction,
     },
     /// The people who logged in through the web login.
     Users {
@@ -185,6 +199,8 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Rid { account, rid } => quota::rid(account, rid).await,
         Command::Followers { action } => followers::run(action).await,
         Command::Tags { action } => followers::run_tags(action).await,
+        Command::Qrcode { action } => qrcode::run(action).await,
+        Command::Media { action } => media::run(action).await,
     }
 }
 

@@ -173,6 +173,7 @@ pub(super) fn parse_outgoing(words: &[String]) -> Result<wxsim::push::Outgoing, 
         },
         "subscribe" => Outgoing::Subscribe {
             scene: Some(rest()).filter(|s| !s.is_empty()),
+            ticket: None,
         },
         "unsubscribe" => Outgoing::Unsubscribe,
         "click" => Outgoing::Click {
@@ -184,6 +185,7 @@ pub(super) fn parse_outgoing(words: &[String]) -> Result<wxsim::push::Outgoing, 
         },
         "scan" => Outgoing::Scan {
             scene: need("the scene")?,
+            ticket: None,
         },
         "image" => Outgoing::Image {
             pic_url: need("the picture URL")?,

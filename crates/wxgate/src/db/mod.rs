@@ -12,6 +12,9 @@ pub mod credentials;
 pub mod followers;
 pub mod sessions;
 pub mod users;
+// QR codes and media (issue 9).
+pub mod media;
+pub mod qrcodes;
 
 use std::str::FromStr;
 use std::time::Duration;

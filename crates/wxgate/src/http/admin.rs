@@ -1,8 +1,9 @@
 //! The admin surface, for the operator's scripts: `GET /admin/token` (status, never the token),
 //! `GET /admin/quota` (WeChat's daily quota use),
-//! `GET`/`PUT`/`DELETE /admin/menu`, `GET /admin/users`, and followers and tags (`GET
+//! `GET`/`PUT`/`DELETE /admin/menu`, `GET /admin/users`, followers and tags (`GET
 //! /admin/followers`, `PUT /admin/followers/{openid}/remark`, `/admin/tags[/{tag}[/followers]]`,
-//! `/admin/blacklist`). Every request needs
+//! `/admin/blacklist`), `GET`/`POST /admin/qrcodes` (QR codes with scenes), `GET /admin/media`
+//! and `DELETE /admin/media/{media_id}`. Every request needs
 //! `Authorization: Bearer $WXGATE_ADMIN_TOKEN` (compared in constant time); without that
 //! setting the whole surface is off. This replaces the seed's open `/access/`, `/menu/` and
 //! `/dlmenu/`, which let anyone read the access_token or rewrite the menu.
@@ -77,6 +78,18 @@ pub fn router(app: &AppState) -> Router<AppState> {
                 .delete(blacklist_remove)
                 .fallback(wrong_method),
         )
+        // QR codes with scenes and media (issue 9).
+        .route(
+            "/admin/qrcodes",
+            get(qrcodes_list)
+                .post(qrcodes_create)
+                .fallback(wrong_method),
+        )
+        .route("/admin/media", get(media_list).fallback(wrong_method))
+        .route(
+            "/admin/media/{media_id}",
+            axum::routing::delete(media_delete).fallback(wrong_method),
+        )
         .route("/admin", axum::routing::any(no_such_endpoint))
         .route("/admin/", axum::routing::any(no_such_endpoint))
         .route("/admin/{*rest}", axum::routing::any(no_such_endpoint))
@@ -93,7 +106,7 @@ async fn wrong_method() -> Error {
 async fn no_such_endpoint() -> Error {
     Error::api(
         StatusCode::NOT_FOUND,
-        "no such admin endpoint: see README (/admin/token, /admin/quota, /admin/menu, /admin/users, /admin/followers, /admin/tags, /admin/blacklist)",
+        "no such admin endpoint: see README (/admin/token, /admin/quota, /admin/menu, /admin/users, /admin/followers, /admin/tags, /admin/blacklist, /admin/qrcodes, /admin/media)",
     )
 }
 
@@ -495,4 +508,98 @@ async fn blacklist_add(State(app): State<AppState>, body: Bytes) -> Answer {
 /// `DELETE /admin/blacklist` with `{"openids": [...]}`.
 async fn blacklist_remove(State(app): State<AppState>, body: Bytes) -> Answer {
     blacklisting(&app, &body, false).await
+}
+// QR codes with scenes and media (issue 9): adapters onto crate::qrcodes and crate::media.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QrCodeBody {
+    /// A string, or a number for a numeric scene.
+    scene: serde_json::Value,
+    #[serde(default)]
+    expire_secs: Option<u64>,
+    #[serde(default)]
+    permanent: bool,
+}
+
+fn qr_failure(e: crate::qrcodes::QrError) -> Error {
+    match e {
+        crate::qrcodes::QrError::Invalid(m) => Error::bad_request(m.to_string()),
+        crate::qrcodes::QrError::Wechat(w) => Error::Wechat(w),
+        crate::qrcodes::QrError::Store(s) => s.into(),
+    }
+}
+
+/// `POST /admin/qrcodes` with `{"scene": "metro_poster", "expire_secs": 86400}` or
+/// `{"scene": 7, "permanent": true}` → the stored code.
+async fn qrcodes_create(State(app): State<AppState>, body: Bytes) -> Answer {
+    let body: QrCodeBody = serde_json::from_slice(&body).map_err(|e| {
+        Error::bad_request(format!(
+            r#"expected {{"scene": "…", "expire_secs": N}} or {{"scene": "…", "permanent": true}}: {e}"#
+        ))
+    })?;
+    let scene = match &body.scene {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => return Err(Error::bad_request("scene must be a string or a number")),
+    };
+    let lifetime = match (body.permanent, body.expire_secs) {
+        (true, Some(_)) => {
+            return Err(Error::bad_request(
+                "a permanent code has no expire_secs: give one or the other",
+            ));
+        }
+        (true, None) => crate::qrcodes::Lifetime::Permanent,
+        (false, secs) => {
+            crate::qrcodes::Lifetime::Temporary(secs.unwrap_or(crate::qrcodes::DEFAULT_EXPIRE_SECS))
+        }
+    };
+    let code = crate::qrcodes::create(&app.db, &app.platform, &scene, lifetime)
+        .await
+        .map_err(qr_failure)?;
+    Ok(Json(json!({ "ok": true, "qrcode": code })))
+}
+
+#[derive(Deserialize)]
+struct QrListQuery {
+    #[serde(default)]
+    all: bool,
+}
+
+/// `GET /admin/qrcodes[?all=true]`: newest first; expired temporary codes only with `all`.
+async fn qrcodes_list(
+    State(app): State<AppState>,
+    query: Result<Query<QrListQuery>, QueryRejection>,
+) -> Answer {
+    let Query(q) = query.map_err(bad_query)?;
+    let codes = crate::qrcodes::list(&app.db, q.all).await?;
+    Ok(Json(json!({ "qrcodes": codes })))
+}
+
+/// `GET /admin/media`: what was uploaded through wxgate, newest first.
+async fn media_list(State(app): State<AppState>) -> Answer {
+    let media = crate::db::media::list(&app.db, 1000).await?;
+    Ok(Json(json!({ "media": media })))
+}
+
+/// `DELETE /admin/media/{media_id}`: deletes permanent material (temporary media is forgotten).
+async fn media_delete(
+    State(app): State<AppState>,
+    axum::extract::Path(media_id): axum::extract::Path<String>,
+) -> Answer {
+    let library = crate::media::MediaLibrary::new(app.db.clone(), app.platform.clone());
+    match library.delete(&media_id).await {
+        Ok(deleted) => Ok(Json(json!({ "ok": true, "deleted_at_wechat": deleted }))),
+        Err(crate::media::MediaFailure::Wechat(w))
+            if w.errcode() == Some(wechat::ErrCode::INVALID_MEDIA_ID) =>
+        {
+            Err(Error::api(
+                StatusCode::NOT_FOUND,
+                format!("WeChat has no material {media_id} (errcode 40007)"),
+            ))
+        }
+        Err(crate::media::MediaFailure::Wechat(w)) => Err(Error::Wechat(w)),
+        Err(crate::media::MediaFailure::Store(s)) => Err(s.into()),
+        Err(e) => Err(Error::bad_request(e.to_string())),
+    }
 }

@@ -155,7 +155,7 @@ pub fn from_sources(sources: &Sources) -> Result<Option<MessageConfig>, ConfigEr
             })
         }
     };
-    let rules = super::rules::parse_rules(sources.rules())
+    let rules = super::rules::parse_rules(sources.rules(), sources.base_dir())
         .map_err(|(key, m)| ConfigError { key, message: m })?;
     Ok(Some(MessageConfig {
         token,

@@ -155,6 +155,8 @@ pub struct MessageServer {
     platform: Platform,
     /// `{login_url}`.
     login_url: String,
+    /// The media_ids of rules' files (`crate::media`).
+    media: crate::media::MediaLibrary,
 }
 
 /// The push's timestamp, if it is a number within `window` of our clock.
@@ -201,10 +203,23 @@ impl MessageServer {
             flights: shared.flights.clone(),
             claims: shared.claims.clone(),
             refusals: ThrottledLog::default(),
+            media: crate::media::MediaLibrary::new(db.clone(), platform.clone()),
             db,
             platform,
             login_url: format!("{public_url}/auth/"),
         }))
+    }
+
+    /// Uploads the rules' files that are not uploaded yet (at start-up, in the background), so
+    /// that pushes find their media_ids in memory.
+    pub async fn prepare_media(&self) {
+        let files: Vec<_> = self
+            .config
+            .rules
+            .iter()
+            .filter_map(|r| r.media.clone())
+            .collect();
+        self.media.prepare(&files).await;
     }
 
     /// Refuses, logging each kind of refusal at most once a minute (a flood of forged or
@@ -505,10 +520,27 @@ impl MessageServer {
             text: facts.content.unwrap_or_default(),
             login_url: &self.login_url,
         };
-        let rule_reply = rule.map(|rule| {
+        let mut rule_reply = rule.map(|rule| {
             tracing::info!(rule = %rule.name, msg_type = %env.msg_type, event, "rule matched");
             rules::render(&rule.reply, &vars)
         });
+        // A reply from a file: its media_id (in memory once uploaded, see crate::media).
+        if let Some(rule) = rule
+            && let Some(file) = &rule.media
+        {
+            rule_reply = match self.media.media_id_for(file).await {
+                Ok(id) => rule_reply.map(|r| rules::with_media_id(r, id)),
+                Err(e) => {
+                    tracing::error!(
+                        rule = %rule.name,
+                        file = %file.path.display(),
+                        error = %e,
+                        "the rule's file could not be uploaded; no reply"
+                    );
+                    None
+                }
+            };
+        }
 
         let mut reply = rule_reply;
         if let Some(webhook) = &self.webhook {

@@ -57,11 +57,17 @@ pub enum Outgoing {
     Subscribe {
         #[serde(default)]
         scene: Option<String>,
+        /// The scanned code's ticket (`qrcode/create`); a made-up one when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ticket: Option<String>,
     },
     Unsubscribe,
     /// A follower scanned a parameter QR code (EventKey = scene, no prefix).
     Scan {
         scene: String,
+        /// As for [`Outgoing::Subscribe`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ticket: Option<String>,
     },
     /// 上报地理位置 (Event `LOCATION`).
     LocationEvent {
@@ -244,14 +250,17 @@ impl Outgoing {
                 Node::str("Url", url),
                 id(),
             ],
-            Outgoing::Subscribe { scene: Some(scene) } => vec![
+            Outgoing::Subscribe {
+                scene: Some(scene),
+                ticket: t,
+            } => vec![
                 Node::str("EventKey", format!("qrscene_{scene}")),
-                Node::str("Ticket", ticket(msg_id)),
+                Node::str("Ticket", t.clone().unwrap_or_else(|| ticket(msg_id))),
             ],
-            Outgoing::Subscribe { scene: None } | Outgoing::Unsubscribe => Vec::new(),
-            Outgoing::Scan { scene } => vec![
+            Outgoing::Subscribe { scene: None, .. } | Outgoing::Unsubscribe => Vec::new(),
+            Outgoing::Scan { scene, ticket: t } => vec![
                 Node::str("EventKey", scene),
-                Node::str("Ticket", ticket(msg_id)),
+                Node::str("Ticket", t.clone().unwrap_or_else(|| ticket(msg_id))),
             ],
             Outgoing::LocationEvent {
                 latitude,
