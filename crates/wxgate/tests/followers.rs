@@ -164,6 +164,7 @@ async fn subscribe_and_unsubscribe_pushes_keep_the_table_current() {
             Some(openid),
             Outgoing::Subscribe {
                 scene: Some("metro".into()),
+                ticket: None,
             },
             Some(target.clone()),
         )
@@ -189,7 +190,10 @@ async fn subscribe_and_unsubscribe_pushes_keep_the_table_current() {
         .sim
         .push(
             Some(openid),
-            Outgoing::Subscribe { scene: None },
+            Outgoing::Subscribe {
+                scene: None,
+                ticket: None,
+            },
             Some(target),
         )
         .await

@@ -587,9 +587,7 @@ impl Simulator {
         }
         // The follower list (user/get, user/info) follows the (un)subscribe pushes.
         match &message {
-            Outgoing::Subscribe { scene, .. } => {
-                self.record_follow(&from, Some(scene.as_deref()))
-            }
+            Outgoing::Subscribe { scene, .. } => self.record_follow(&from, Some(scene.as_deref())),
             Outgoing::Unsubscribe => self.record_follow(&from, None),
             _ => {}
         }
