@@ -10,6 +10,9 @@
 //! - [`api`]: account-level calls on that client — base access_token and stable_token, the
 //!   jsapi_ticket, custom menus, customer-service messages — each taking the token explicitly
 //!   (no caching, no retries).
+//! - [`notify`]: template messages, subscription notices (their data checked against WeChat's
+//!   value types) and the customer-service kinds that are not replies (§3–§5 of
+//!   docs/wechat-platform-apis.md).
 //! - [`openapi`]: quota and request-id (rid) diagnostics (§8 of docs/wechat-platform-apis.md).
 //! - [`credential`]: the cache around those tokens — lazy, persisted, single-flight,
 //!   refreshed ahead of expiry, compare-and-invalidate — that callers should use instead.
@@ -36,6 +39,7 @@ pub mod jssdk;
 pub mod menu;
 pub mod message;
 mod metrics;
+pub mod notify;
 pub mod oauth;
 pub mod openapi;
 pub mod reply;
