@@ -2,7 +2,8 @@
 //!
 //! It answers on WeChat's own paths (`/connect/oauth2/authorize`, `/sns/*`, `/cgi-bin/token`,
 //! `/cgi-bin/stable_token`, `/cgi-bin/menu/*`, `/cgi-bin/get_current_selfmenu_info`,
-//! `/cgi-bin/ticket/getticket`, `/cgi-bin/message/custom/send`) with the parameters, error
+//! `/cgi-bin/ticket/getticket`, `/cgi-bin/message/custom/send`, and the notifications of
+//! `notify`: `message/template/send`, `message/subscribe/bizsend` and the template lists) with the parameters, error
 //! codes, lifetimes and daily quotas described in `docs/wechat-protocol.md` §A, §B, §C.5, §D, §E
 //! and §G, so that code which works
 //! against the simulator works against WeChat. Everything lives in memory; time is a simulated
@@ -30,6 +31,7 @@ mod api;
 mod chat;
 mod control;
 mod menu;
+pub mod notify;
 mod oauth;
 mod openapi;
 mod pages;
@@ -242,6 +244,8 @@ struct Inner {
     whitelist: Mutex<Whitelist>,
     /// Failed calls, for `openapi/rid/get`.
     rids: Mutex<openapi::Rids>,
+    /// Templates, subscription grants and sent notifications (`notify`).
+    notify: Mutex<notify::NotifyState>,
 }
 
 /// How many pushes the simulator remembers for `/_sim/exchanges` and the chat page.
@@ -301,6 +305,7 @@ impl Simulator {
                 quotas: Mutex::new(Quotas::default()),
                 whitelist: Mutex::new(Whitelist::default()),
                 rids: Mutex::new(openapi::Rids::default()),
+                notify: Mutex::new(notify::NotifyState::default()),
             }),
         }
     }
@@ -368,6 +373,23 @@ impl Simulator {
                 "/cgi-bin/message/custom/send",
                 post(api::custom_send).get(api::require_post),
             )
+            // Notifications (notify.rs): template messages, subscription notices, their lists.
+            .route(
+                "/cgi-bin/message/template/send",
+                post(notify::template_send).get(api::require_post),
+            )
+            .route(
+                "/cgi-bin/message/subscribe/bizsend",
+                post(notify::subscribe_send).get(api::require_post),
+            )
+            .route(
+                "/cgi-bin/template/get_all_private_template",
+                get(notify::template_list),
+            )
+            .route(
+                "/wxaapi/newtmpl/gettemplate",
+                get(notify::subscribe_template_list),
+            )
             .route(
                 "/cgi-bin/openapi/quota/get",
                 post(openapi::quota_get).get(api::require_post),
@@ -383,6 +405,20 @@ impl Simulator {
                 "/_sim/custom",
                 get(api::custom_log).delete(api::clear_custom_log),
             )
+            // Notifications (notify.rs): templates, grants, what was sent, the 48 h window.
+            .route(
+                "/_sim/templates",
+                get(notify::templates).post(notify::add_template),
+            )
+            .route(
+                "/_sim/subscriptions",
+                get(notify::subscriptions).post(notify::accept),
+            )
+            .route(
+                "/_sim/notifications",
+                get(notify::notifications).delete(notify::clear_notifications),
+            )
+            .route("/_sim/interactions", post(notify::interaction))
             // Unknown API paths are counted, faulted and recorded like the others.
             .fallback(axum::handler::Handler::layer(
                 openapi::unknown_api,
