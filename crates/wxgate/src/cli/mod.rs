@@ -1,6 +1,6 @@
 //! The `wxgate` command line: this file parses it and sets up what every command shares; each
 //! command group has its file: [`serve`], [`sim`], [`demo`], [`token`], [`menu`], [`users`],
-//! [`quota`].
+//! [`quota`], [`send`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,6 +19,7 @@ pub use wxsim::demo::{
 mod demo;
 mod menu;
 mod quota;
+mod send;
 mod serve;
 mod sim;
 mod token;
@@ -26,6 +27,7 @@ mod users;
 
 pub use demo::demo_rules;
 use menu::MenuAction;
+use send::SendAction;
 use token::TokenAction;
 use users::UsersAction;
 
@@ -86,6 +88,12 @@ enum Command {
     Users {
         #[command(subcommand)]
         action: UsersAction,
+    },
+    /// Messages to a user: template messages, subscription notices, customer-service messages,
+    /// and the log of what was sent.
+    Send {
+        #[command(subcommand)]
+        action: SendAction,
     },
     /// Run the simulator and the server together on loopback: try the login, the chat with
     /// the account and its menu with no WeChat account and no internet.
@@ -168,6 +176,7 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Token { action } => token::run(action).await,
         Command::Menu { action } => menu::run(action).await,
         Command::Users { action } => users::run(action).await,
+        Command::Send { action } => send::run(action).await,
         Command::Quota { account, path } => quota::quota(account, path).await,
         Command::Rid { account, rid } => quota::rid(account, rid).await,
     }

@@ -1,5 +1,6 @@
 //! The database, and every SQL query wxgate runs: users and their OAuth tokens ([`users`]), the
-//! platform credentials ([`credentials`]) and browser sessions ([`sessions`]).
+//! platform credentials ([`credentials`]), browser sessions ([`sessions`]) and the messages sent
+//! to users ([`sends`]).
 //!
 //! Two engines, one set of queries: SQLite for the embedded deployment (a file next to the
 //! binary) and PostgreSQL for several instances. The queries are written once, in the SQL both
@@ -8,6 +9,7 @@
 //! `migrations/sqlite` and `migrations/postgres`, plain SQL, applied at start-up.
 
 pub mod credentials;
+pub mod sends;
 pub mod sessions;
 pub mod users;
 

@@ -1,6 +1,8 @@
 //! The admin surface, for the operator's scripts: `GET /admin/token` (status, never the token),
 //! `GET /admin/quota` (WeChat's daily quota use),
-//! `GET`/`PUT`/`DELETE /admin/menu`, `GET /admin/users`. Every request needs
+//! `GET`/`PUT`/`DELETE /admin/menu`, `GET /admin/users`, and messages to a user
+//! (`POST /admin/messages/{template,subscribe,custom}`, `GET /admin/messages`, in
+//! `admin/messages.rs`). Every request needs
 //! `Authorization: Bearer $WXGATE_ADMIN_TOKEN` (compared in constant time); without that
 //! setting the whole surface is off. This replaces the seed's open `/access/`, `/menu/` and
 //! `/dlmenu/`, which let anyone read the access_token or rewrite the menu.
@@ -15,7 +17,7 @@ use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -27,6 +29,8 @@ use crate::http::rate_limit;
 use crate::menus::file::{MenuFormat, parse_menu_file};
 use crate::menus::{PublishError, Published, publish_menu};
 use crate::state::AppState;
+
+mod messages;
 
 /// Every path this router serves starts with this.
 pub const PREFIX: &str = "/admin";
@@ -46,6 +50,20 @@ pub fn router(app: &AppState) -> Router<AppState> {
                 .fallback(wrong_method),
         )
         .route("/admin/users", get(users).fallback(wrong_method))
+        // Messages to a user (admin/messages.rs).
+        .route("/admin/messages", get(messages::log).fallback(wrong_method))
+        .route(
+            "/admin/messages/template",
+            post(messages::template).fallback(wrong_method),
+        )
+        .route(
+            "/admin/messages/subscribe",
+            post(messages::subscribe).fallback(wrong_method),
+        )
+        .route(
+            "/admin/messages/custom",
+            post(messages::custom).fallback(wrong_method),
+        )
         .route("/admin", axum::routing::any(no_such_endpoint))
         .route("/admin/", axum::routing::any(no_such_endpoint))
         .route("/admin/{*rest}", axum::routing::any(no_such_endpoint))
@@ -62,7 +80,7 @@ async fn wrong_method() -> Error {
 async fn no_such_endpoint() -> Error {
     Error::api(
         StatusCode::NOT_FOUND,
-        "no such admin endpoint: see README (/admin/token, /admin/quota, /admin/menu, /admin/users)",
+        "no such admin endpoint: see README (/admin/token, /admin/quota, /admin/menu, /admin/users, /admin/messages)",
     )
 }
 
