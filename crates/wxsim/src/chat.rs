@@ -24,7 +24,11 @@
 //! menu; `data-menuid`). Bubbles: `.bubble.user`, `.bubble.account` (`data-testid="bubble-user"`
 //! / `"bubble-account"`); notes: `[data-testid=no-reply]`, `[data-testid=problems]`,
 //! `[data-testid=custom-message]` (before a customer-service message, polled from `/_sim/custom`),
-//! `[data-testid=event-note]`, `[data-testid=menu-note]`. Menu: `[data-testid=menu-button]`
+//! `[data-testid=event-note]`, `[data-testid=menu-note]`. Notifications (polled from
+//! `/_sim/notifications`): `[data-testid=service-notice]` (a 服务通知 card, `data-kind`
+//! `template` or `subscribe`) with `[data-testid=notice-row]` and `[data-testid=notice-more]`
+//! (详情); `#accept-subscriptions` (订阅通知) lists the subscription templates to accept
+//! (`[data-testid=accept-subscription]`); a msgmenu's options are `[data-testid=msgmenu-choice]`. Menu: `[data-testid=menu-button]`
 //! (top-level, the name as text), `[data-testid=sub-menu]` (a parent's pop-up),
 //! `[data-testid=sub-button]` (its items).
 
@@ -200,7 +204,8 @@ pub fn chat_page(sim: &Simulator, headers: &HeaderMap) -> Response {
             "<button id=\"chat-send\" data-testid=\"chat-send\" type=\"button\">发送</button></div>",
             "{menu_bar}<script type=\"application/json\" id=\"menu-data\">{menu_data}</script>",
             "<div class=\"events\"><button id=\"subscribe\" data-testid=\"subscribe\" type=\"button\">关注</button>",
-            "<button id=\"unsubscribe\" data-testid=\"unsubscribe\" type=\"button\">取消关注</button></div>",
+            "<button id=\"unsubscribe\" data-testid=\"unsubscribe\" type=\"button\">取消关注</button>",
+            "<button id=\"accept-subscriptions\" data-testid=\"accept-subscriptions\" type=\"button\">订阅通知</button></div>",
             "<details id=\"target-settings\"{open}><summary>推送目标 · {target_line}</summary>",
             "<label><span>URL</span><input id=\"t-url\" placeholder=\"http://127.0.0.1:8000/weixin/\"></label>",
             "<label><span>Token</span><input id=\"t-token\"></label>",
