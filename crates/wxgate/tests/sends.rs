@@ -525,3 +525,90 @@ async fn the_send_commands() {
         "{out}"
     );
 }
+
+/// README's pattern: the webhook receiver answers `{}` at once and sends its slow answer later
+/// through `POST /admin/messages/custom` (examples/webhook_receiver.py does it for "slow…").
+#[tokio::test]
+async fn the_example_receiver_answers_slow_work_later_through_the_admin_api() {
+    use std::io::{BufRead, BufReader};
+    const HOOK_SECRET: &str = "webhook-secret-for-tests";
+    const TOKEN: &str = "wxgatetesttoken";
+    let sim = spawn_sim().await;
+    // The receiver needs wxgate's address before wxgate starts: a free port, taken at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/webhook_receiver.py"
+    );
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .arg("127.0.0.1:0")
+        .env("WXGATE_WEBHOOK_SECRET", HOOK_SECRET)
+        .env("WXGATE_ADMIN_TOKEN", ADMIN)
+        .env("ADMIN_URL", format!("http://127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs the example receiver");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let hook = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect(&line)
+        .to_owned();
+    let db = temp_db();
+    let listen = format!("127.0.0.1:{port}");
+    let app = spawn_app_on(
+        &sim.url,
+        &db,
+        &[
+            ("listen", &listen),
+            ("admin_token", ADMIN),
+            ("token", TOKEN),
+            ("webhook_url", &hook),
+            ("webhook_secret", HOOK_SECRET),
+        ],
+    )
+    .await;
+    let target = wxsim::PushTarget::new(format!("{}/weixin/", app.url), TOKEN, APPID);
+    let report = sim
+        .sim
+        .push(
+            Some(ZHANG),
+            wxsim::Outgoing::Text {
+                content: "slow report".into(),
+            },
+            Some(target),
+        )
+        .await
+        .unwrap()
+        .report;
+    assert!(report.problems.is_empty(), "{report:#?}");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while sim.sim.custom_messages().is_empty() && std::time::Instant::now() < until {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let mut said = String::new();
+    out.read_line(&mut said).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let sent = sim.sim.custom_messages();
+    assert_eq!(sent.len(), 1, "{said}");
+    assert_eq!(
+        sent[0].body["text"]["content"],
+        "slow answer to slow report"
+    );
+    assert!(said.starts_with("sent later:"), "{said}");
+    let admin = Admin {
+        url: app.url.clone(),
+        http: reqwest::Client::new(),
+    };
+    let (_, log) = admin.get("/admin/messages").await;
+    assert_eq!(log["messages"][0]["kind"], "custom");
+    assert_eq!(log["messages"][0]["caller"], "admin");
+}
