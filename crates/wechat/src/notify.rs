@@ -806,6 +806,114 @@ mod tests {
         assert!(serde_json::from_value::<CustomContent>(json!({"type":"nope"})).is_err());
     }
 
+    /// Answers one request with `answer`; yields the request line and body it got.
+    async fn serve_once(
+        answer: &'static str,
+    ) -> (String, tokio::task::JoinHandle<(String, String)>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let handle = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let (head, body) = loop {
+                let n = socket.read(&mut chunk).await.unwrap();
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).into_owned();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= length || n == 0 {
+                        break (head.to_owned(), body.to_owned());
+                    }
+                }
+            };
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+            socket.write_all(response.as_bytes()).await.unwrap();
+            (head.lines().next().unwrap_or_default().to_owned(), body)
+        });
+        (base, handle)
+    }
+
+    fn client(base: &str) -> Client {
+        Client::new(crate::client::ClientConfig {
+            api_base: base.to_owned(),
+            appid: crate::types::AppId::parse("wxffde55b11cc79754").unwrap(),
+            secret: crate::types::AppSecret::new("84e86527f090d6238ea1c0b96f5fc753"),
+            timeout: std::time::Duration::from_secs(2),
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn sends_post_wechats_bodies_and_return_the_msgid() {
+        let (base, seen) = serve_once(r#"{"errcode":0,"errmsg":"ok","msgid":200228332}"#).await;
+        let m = TemplateMessage {
+            touser: OpenId::new("o1"),
+            template_id: "T1".into(),
+            url: None,
+            miniprogram: None,
+            client_msg_id: Some("order-1".into()),
+            data: data([("thing1", "绿茶")]),
+        };
+        let msgid = client(&base)
+            .send_template(&AccessToken::new("TOKEN"), &m)
+            .await
+            .unwrap();
+        assert_eq!(msgid.as_deref(), Some("200228332"));
+        let (line, body) = seen.await.unwrap();
+        assert_eq!(
+            line,
+            "POST /cgi-bin/message/template/send?access_token=TOKEN HTTP/1.1"
+        );
+        assert!(body.contains("\"thing1\":{\"value\":\"绿茶\"}"), "{body}");
+        assert!(body.contains("\"client_msg_id\":\"order-1\""), "{body}");
+
+        let (base, _) =
+            serve_once(r#"{"errcode":43101,"errmsg":"user refuse to accept the msg rid: 1-2"}"#)
+                .await;
+        let s = SubscribeMessage {
+            touser: OpenId::new("o1"),
+            template_id: "S1".into(),
+            page: None,
+            miniprogram: None,
+            data: data([("phrase1", "已发货")]),
+        };
+        let e = client(&base)
+            .send_subscribe(&AccessToken::new("TOKEN"), &s)
+            .await
+            .unwrap_err();
+        assert_eq!(e.errcode(), Some(crate::ErrCode::USER_REFUSED_NOTICE));
+
+        let (base, seen) = serve_once(
+            r#"{"errcode":0,"errmsg":"ok","data":[{"priTmplId":"P1","title":"预约","content":"项目:{{thing1.DATA}}\n时间:{{time2.DATA}}","example":"","type":2}]}"#,
+        )
+        .await;
+        let list = client(&base)
+            .subscribe_template_list(&AccessToken::new("TOKEN"))
+            .await
+            .unwrap();
+        assert_eq!(list[0].template_id, "P1");
+        assert_eq!(list[0].keywords(), ["thing1", "time2"]);
+        assert_eq!(list[0].kind, Some(2));
+        assert!(
+            seen.await
+                .unwrap()
+                .0
+                .starts_with("GET /wxaapi/newtmpl/gettemplate?access_token=TOKEN")
+        );
+    }
+
     #[test]
     fn msgids_stay_exact() {
         assert_eq!(
