@@ -91,6 +91,14 @@ async fn a_template_message_is_sent_and_logged() {
     assert_eq!(messages[1]["outcome"], "sent");
     assert_eq!(messages[1]["caller"], "admin");
     assert_eq!(messages[1]["msgid"], body["msgid"]);
+    let (status, templates) = admin.get("/admin/messages/templates").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(templates["template"][0]["template_id"], ORDER_SHIPPED);
+    assert_eq!(
+        templates["template"][0]["keywords"],
+        json!(["thing1", "character_string2", "time3"])
+    );
+    assert_eq!(templates["subscribe"][0]["template_id"], APPOINTMENT);
     let (_, one) = admin.get("/admin/messages?limit=1").await;
     assert_eq!(one["messages"].as_array().unwrap().len(), 1);
     let (_, none) = admin.get("/admin/messages?openid=oSomeoneElse").await;
@@ -506,6 +514,16 @@ async fn the_send_commands() {
     )
     .await;
     assert!(ok);
+
+    let (ok, out, err) = wxgate(&sim, &db, &["send", "templates"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!(
+            "{ORDER_SHIPPED}  订单发货通知  thing1 character_string2 time3"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("subscribe templates (2):"), "{out}");
 
     let (ok, out, err) = wxgate(&sim, &db, &["send", "log"]).await;
     assert!(ok, "{err}");

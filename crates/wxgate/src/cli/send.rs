@@ -2,7 +2,7 @@
 //! through the same service as `POST /admin/messages/*` ([`crate::sends`]).
 
 use clap::Subcommand;
-use wechat::notify::{CustomContent, ExtraCustom, MenuChoice, MiniProgram};
+use wechat::notify::{CustomContent, ExtraCustom, MenuChoice, MiniProgram, NotifyKind};
 use wechat::reply::{Article, Reply};
 
 use super::{AccountArgs, account, load_sources, when};
@@ -54,6 +54,11 @@ pub(super) enum SendAction {
         kind: String,
         #[arg(num_args = 0.., allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// The account's templates of both kinds, with the keywords their data needs.
+    Templates {
+        #[command(flatten)]
+        account: AccountArgs,
     },
     /// The messages sent so far, most recent first.
     Log {
@@ -178,6 +183,7 @@ pub(super) async fn run(action: SendAction) -> Result<(), String> {
         SendAction::Log { account, .. } => (account, false),
         SendAction::Template { account, .. }
         | SendAction::Subscribe { account, .. }
+        | SendAction::Templates { account }
         | SendAction::Custom { account, .. } => (account, true),
     };
     if !sending {
@@ -222,6 +228,24 @@ pub(super) async fn run(action: SendAction) -> Result<(), String> {
     let (_, db, platform) = account(args).await?;
     let sends = Sends::new(platform, db);
     let result = match action {
+        SendAction::Templates { .. } => {
+            for kind in [NotifyKind::Template, NotifyKind::Subscribe] {
+                let list = sends
+                    .templates(kind, true)
+                    .await
+                    .map_err(|e| crate::platform::explain(&e))?;
+                println!("{} templates ({}):", kind.as_str(), list.len());
+                for t in list.iter() {
+                    println!(
+                        "  {}  {}  {}",
+                        t.template_id,
+                        t.title,
+                        t.keywords().join(" ")
+                    );
+                }
+            }
+            return Ok(());
+        }
         SendAction::Template {
             openid,
             template_id,

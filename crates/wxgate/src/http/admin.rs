@@ -64,6 +64,10 @@ pub fn router(app: &AppState) -> Router<AppState> {
             "/admin/messages/custom",
             post(messages::custom).fallback(wrong_method),
         )
+        .route(
+            "/admin/messages/templates",
+            get(messages::templates).fallback(wrong_method),
+        )
         .route("/admin", axum::routing::any(no_such_endpoint))
         .route("/admin/", axum::routing::any(no_such_endpoint))
         .route("/admin/{*rest}", axum::routing::any(no_such_endpoint))

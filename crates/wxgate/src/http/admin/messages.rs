@@ -1,5 +1,6 @@
 //! `POST /admin/messages/template`, `POST /admin/messages/subscribe`,
-//! `POST /admin/messages/custom` and `GET /admin/messages`: messages to a user through
+//! `POST /admin/messages/custom`, `GET /admin/messages` and `GET /admin/messages/templates`:
+//! messages to a user through
 //! [`crate::sends`], the service `wxgate send` uses too.
 //!
 //! Answers: 200 `{"ok":true,"id":…,"msgid":…}`; 400 for what was refused before any call
@@ -14,7 +15,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use wechat::notify::{CustomContent, Data, DataValue, MiniProgram};
+use wechat::notify::{CustomContent, Data, DataValue, MiniProgram, NotifyKind};
 
 use crate::http::error::Error;
 use crate::sends::{Caller, Notice, SendError, Sent};
@@ -147,6 +148,21 @@ pub(super) async fn custom(State(app): State<AppState>, bytes: Bytes) -> Answer 
             .custom(&b.openid, &b.message, Caller::Admin)
             .await?,
     )
+}
+
+/// `GET /admin/messages/templates`: the account's templates of both kinds, with the keywords
+/// their `data` needs (fetched afresh).
+pub(super) async fn templates(State(app): State<AppState>) -> Answer {
+    let mut out = serde_json::Map::new();
+    for kind in [NotifyKind::Template, NotifyKind::Subscribe] {
+        let list = app.sends.templates(kind, true).await?;
+        let list: Vec<Value> = list
+            .iter()
+            .map(|t| json!({"template_id": t.template_id, "title": t.title, "keywords": t.keywords(), "content": t.content}))
+            .collect();
+        out.insert(kind.as_str().to_owned(), list.into());
+    }
+    Ok(Json(Value::Object(out)))
 }
 
 #[derive(Deserialize)]
