@@ -128,7 +128,7 @@ pub fn refusal(code: ErrCode, errmsg: &str) -> String {
 }
 
 /// Template lists by kind, with when they were fetched.
-type TemplateCache = Arc<Mutex<HashMap<&'static str, (Instant, Arc<Vec<Template>>)>>>;
+type TemplateCache = Arc<Mutex<HashMap<&'static str, (Instant, Option<Arc<Vec<Template>>>)>>>;
 
 /// The send service: the platform to call, the log to write, the cached template lists.
 #[derive(Clone, Debug)]
@@ -178,85 +178,104 @@ impl Sends {
     }
 
     /// The account's templates of `kind`: cached, or fetched when older than
-    /// [`TEMPLATES_FRESH`] or when `refresh`.
+    /// [`TEMPLATES_FRESH`] or when `refresh`. A failed fetch is remembered as long (so an
+    /// account WeChat will not give its list costs one call per 10 minutes, not one per send).
     pub async fn templates(
         &self,
         kind: NotifyKind,
         refresh: bool,
     ) -> Result<Arc<Vec<Template>>, wechat::Error> {
-        let key = kind.as_str();
-        if !refresh
-            && let Some((at, list)) = self
-                .templates
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(key)
-            && at.elapsed() < TEMPLATES_FRESH
-        {
-            return Ok(list.clone());
+        if !refresh && let Some(Some(list)) = self.cached(kind) {
+            return Ok(list);
         }
         let c = &self.platform.client;
-        let list = match kind {
+        let result = match kind {
             NotifyKind::Template => {
                 self.platform
                     .call(|t| async move { c.template_list(&t).await })
-                    .await?
+                    .await
             }
             NotifyKind::Subscribe => {
                 self.platform
                     .call(|t| async move { c.subscribe_template_list(&t).await })
-                    .await?
+                    .await
             }
-        };
-        let list = Arc::new(list);
+        }
+        .map(Arc::new);
         self.templates
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key, (Instant::now(), list.clone()));
-        Ok(list)
+            .insert(
+                kind.as_str(),
+                (Instant::now(), result.as_ref().ok().cloned()),
+            );
+        result
+    }
+
+    /// The cached list of `kind` if fresh: `Some(None)` when the last fetch failed.
+    fn cached(&self, kind: NotifyKind) -> Option<Option<Arc<Vec<Template>>>> {
+        let cache = self.templates.lock().unwrap_or_else(|e| e.into_inner());
+        let (at, list) = cache.get(kind.as_str())?;
+        (at.elapsed() < TEMPLATES_FRESH).then(|| list.clone())
     }
 
     /// The template `id` of `kind`, from the cached list (fetched again once if it is not
-    /// there). `Ok(None)` when WeChat will not give the list.
+    /// there and the list was not fetched for this call). `Ok(None)` when WeChat will not give
+    /// the list.
     async fn find_template(
         &self,
         kind: NotifyKind,
         id: &str,
     ) -> Result<Option<Template>, SendError> {
-        let mut refreshed = false;
-        loop {
-            let list = match self.templates(kind, refreshed).await {
-                Ok(list) => list,
+        let unavailable = |e: &wechat::Error| {
+            tracing::info!(kind = kind.as_str(), problem = %crate::platform::explain(e), "no template list: checking value types only");
+        };
+        let (mut list, mut fetched) = match self.cached(kind) {
+            Some(Some(list)) => (list, false),
+            Some(None) => return Ok(None),
+            None => match self.templates(kind, true).await {
+                Ok(list) => (list, true),
                 Err(e) => {
-                    tracing::info!(kind = kind.as_str(), problem = %crate::platform::explain(&e), "no template list: checking value types only");
+                    unavailable(&e);
                     return Ok(None);
                 }
-            };
+            },
+        };
+        loop {
             if let Some(t) = list.iter().find(|t| t.template_id == id) {
                 return Ok(Some(t.clone()));
             }
-            if refreshed {
-                let names: Vec<String> = list
-                    .iter()
-                    .map(|t| format!("{} ({})", t.template_id, t.title))
-                    .collect();
-                let other = match kind {
-                    NotifyKind::Template => "subscription notices",
-                    NotifyKind::Subscribe => "template messages",
+            if !fetched {
+                // Perhaps added in the console since: one more look.
+                list = match self.templates(kind, true).await {
+                    Ok(list) => list,
+                    Err(e) => {
+                        unavailable(&e);
+                        return Ok(None);
+                    }
                 };
-                return Err(SendError::Invalid {
-                    message: format!(
-                        "{id:?} is not a {} template of this account (WeChat would answer 40037; ids of {other} are not valid here)",
-                        kind.as_str()
-                    ),
-                    problems: if names.is_empty() {
-                        vec![format!("the account has no {} templates", kind.as_str())]
-                    } else {
-                        vec![format!("its templates: {}", names.join(", "))]
-                    },
-                });
+                fetched = true;
+                continue;
             }
-            refreshed = true;
+            let names: Vec<String> = list
+                .iter()
+                .map(|t| format!("{} ({})", t.template_id, t.title))
+                .collect();
+            let other = match kind {
+                NotifyKind::Template => "subscription notices",
+                NotifyKind::Subscribe => "template messages",
+            };
+            return Err(SendError::Invalid {
+                message: format!(
+                    "{id:?} is not a {} template of this account (WeChat would answer 40037; ids of {other} are not valid here)",
+                    kind.as_str()
+                ),
+                problems: if names.is_empty() {
+                    vec![format!("the account has no {} templates", kind.as_str())]
+                } else {
+                    vec![format!("its templates: {}", names.join(", "))]
+                },
+            });
         }
     }
 
