@@ -33,6 +33,8 @@ pub const TEMPLATES_FRESH: Duration = Duration::from_secs(600);
 pub enum Caller {
     Cli,
     Admin,
+    /// A reply that missed the push's deadline (`messages/late.rs`).
+    LateReply,
 }
 
 impl Caller {
@@ -40,6 +42,7 @@ impl Caller {
         match self {
             Caller::Cli => "cli",
             Caller::Admin => "admin",
+            Caller::LateReply => "late_reply",
         }
     }
 }
@@ -324,7 +327,8 @@ impl Sends {
             .platform
             .call(|t| async move { c.send_template(&t, m).await })
             .await;
-        self.record(
+        record(
+            &self.db,
             &notice.openid,
             "template",
             None,
@@ -351,7 +355,8 @@ impl Sends {
             .platform
             .call(|t| async move { c.send_subscribe(&t, m).await })
             .await;
-        self.record(
+        record(
+            &self.db,
             &notice.openid,
             "subscribe",
             None,
@@ -378,7 +383,8 @@ impl Sends {
             .send_custom_message(&message)
             .await
             .map(|()| None);
-        self.record(
+        record(
+            &self.db,
             openid,
             "custom",
             Some(message.msg_type()),
@@ -389,88 +395,6 @@ impl Sends {
         .await
     }
 
-    /// Writes the outcome to the send log and turns it into the answer.
-    async fn record(
-        &self,
-        openid: &str,
-        kind: &str,
-        msgtype: Option<&str>,
-        template_id: Option<&str>,
-        caller: Caller,
-        result: Result<Option<String>, wechat::Error>,
-    ) -> Result<Sent, SendError> {
-        let mut row = Send {
-            id: 0,
-            at: now(),
-            openid: openid.trim().to_owned(),
-            kind: kind.to_owned(),
-            msgtype: msgtype.map(str::to_owned),
-            template_id: template_id.map(str::to_owned),
-            outcome: "sent".into(),
-            errcode: None,
-            detail: None,
-            msgid: None,
-            caller: caller.as_str().to_owned(),
-        };
-        let failure = match result {
-            Ok(msgid) => {
-                row.msgid = msgid;
-                None
-            }
-            Err(e) => {
-                let message = match &e {
-                    wechat::Error::Api { code, errmsg, .. } => {
-                        row.outcome = "refused".into();
-                        row.errcode = Some(code.0);
-                        refusal(*code, errmsg)
-                    }
-                    other => {
-                        row.outcome = "unknown".into();
-                        format!(
-                            "{} — the message may or may not have been delivered; it is not sent again",
-                            crate::platform::explain(other)
-                        )
-                    }
-                };
-                row.detail = Some(message.clone());
-                Some((e, message))
-            }
-        };
-        let id = match crate::db::sends::insert(&self.db, &row).await {
-            Ok(id) => id,
-            // What happened matters more than the log: say it, and the log's failure.
-            Err(db) => {
-                tracing::error!(error = %db, kind, outcome = row.outcome, "could not record a send");
-                if failure.is_none() {
-                    return Ok(Sent {
-                        id: 0,
-                        msgid: row.msgid,
-                    });
-                }
-                0
-            }
-        };
-        tracing::info!(
-            id,
-            kind,
-            msgtype,
-            outcome = row.outcome,
-            errcode = row.errcode,
-            caller = caller.as_str(),
-            "message to a user"
-        );
-        match failure {
-            None => Ok(Sent {
-                id,
-                msgid: row.msgid,
-            }),
-            Some((wechat::Error::Api { code, .. }, message)) => {
-                Err(SendError::Refused { code, message, id })
-            }
-            Some((error, message)) => Err(SendError::Unknown { error, message, id }),
-        }
-    }
-
     /// The send log, most recent first.
     pub async fn log(
         &self,
@@ -479,6 +403,88 @@ impl Sends {
         offset: i64,
     ) -> Result<Vec<Send>, sqlx::Error> {
         crate::db::sends::list(&self.db, openid, limit, offset).await
+    }
+}
+
+/// Writes the outcome of a call to the send log and turns it into the answer.
+pub async fn record(
+    db: &Db,
+    openid: &str,
+    kind: &str,
+    msgtype: Option<&str>,
+    template_id: Option<&str>,
+    caller: Caller,
+    result: Result<Option<String>, wechat::Error>,
+) -> Result<Sent, SendError> {
+    let mut row = Send {
+        id: 0,
+        at: now(),
+        openid: openid.trim().to_owned(),
+        kind: kind.to_owned(),
+        msgtype: msgtype.map(str::to_owned),
+        template_id: template_id.map(str::to_owned),
+        outcome: "sent".into(),
+        errcode: None,
+        detail: None,
+        msgid: None,
+        caller: caller.as_str().to_owned(),
+    };
+    let failure = match result {
+        Ok(msgid) => {
+            row.msgid = msgid;
+            None
+        }
+        Err(e) => {
+            let message = match &e {
+                wechat::Error::Api { code, errmsg, .. } => {
+                    row.outcome = "refused".into();
+                    row.errcode = Some(code.0);
+                    refusal(*code, errmsg)
+                }
+                other => {
+                    row.outcome = "unknown".into();
+                    format!(
+                        "{} — the message may or may not have been delivered; it is not sent again",
+                        crate::platform::explain(other)
+                    )
+                }
+            };
+            row.detail = Some(message.clone());
+            Some((e, message))
+        }
+    };
+    let id = match crate::db::sends::insert(db, &row).await {
+        Ok(id) => id,
+        // What happened matters more than the log: say it, and the log's failure.
+        Err(db) => {
+            tracing::error!(error = %db, kind, outcome = row.outcome, "could not record a send");
+            if failure.is_none() {
+                return Ok(Sent {
+                    id: 0,
+                    msgid: row.msgid,
+                });
+            }
+            0
+        }
+    };
+    tracing::info!(
+        id,
+        kind,
+        msgtype,
+        outcome = row.outcome,
+        errcode = row.errcode,
+        caller = caller.as_str(),
+        "message to a user"
+    );
+    match failure {
+        None => Ok(Sent {
+            id,
+            msgid: row.msgid,
+        }),
+        Some((wechat::Error::Api { code, .. }, message)) => {
+            Err(SendError::Refused { code, message, id })
+        }
+        Some((error, message)) => Err(SendError::Unknown { error, message, id }),
     }
 }
 

@@ -12,6 +12,6 @@ CREATE TABLE sends (
     errcode     BIGINT,
     detail      TEXT,                    -- why, for refused and unknown
     msgid       TEXT,                    -- WeChat's msgid (may exceed 2^53: text)
-    caller      TEXT NOT NULL            -- cli | admin
+    caller      TEXT NOT NULL            -- cli | admin | late_reply
 );
 CREATE INDEX sends_openid ON sends (openid, id);

@@ -11,6 +11,6 @@ CREATE TABLE sends (
     errcode     INTEGER,
     detail      TEXT,                    -- why, for refused and unknown
     msgid       TEXT,                    -- WeChat's msgid (may exceed 2^53: text)
-    caller      TEXT NOT NULL            -- cli | admin
+    caller      TEXT NOT NULL            -- cli | admin | late_reply
 );
 CREATE INDEX sends_openid ON sends (openid, id);

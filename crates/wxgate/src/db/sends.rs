@@ -23,7 +23,7 @@ pub struct Send {
     pub errcode: Option<i64>,
     pub detail: Option<String>,
     pub msgid: Option<String>,
-    /// `cli` or `admin`.
+    /// `cli`, `admin` or `late_reply` (`messages/late.rs`).
     pub caller: String,
 }
 

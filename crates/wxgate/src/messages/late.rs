@@ -122,6 +122,17 @@ async fn send_late_reply(
     }
     let result = server.platform.send_custom_message(&message).await;
     crate::metrics::late_reply(if result.is_ok() { "sent" } else { "failed" });
+    // In the send log with the other messages to users (`wxgate send log`).
+    let _ = crate::sends::record(
+        &server.db,
+        openid.as_str(),
+        "custom",
+        Some(message.msg_type()),
+        None,
+        crate::sends::Caller::LateReply,
+        result.clone().map(|()| None),
+    )
+    .await;
     match result {
         Ok(()) => tracing::info!(
             %id,
