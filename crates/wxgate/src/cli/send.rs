@@ -10,12 +10,15 @@ use crate::sends::{Caller, Notice, SendError, Sends, parse_pairs};
 
 #[derive(Subcommand, Debug)]
 pub(super) enum SendAction {
-    /// A template message (模板消息) to a follower: DATA is keyword=value, e.g. thing1=绿茶礼盒.
+    /// A template message (模板消息) to a follower: data as keyword=value, e.g. thing1=绿茶礼盒.
     Template {
         #[command(flatten)]
         account: AccountArgs,
+        /// The follower's openid.
         openid: String,
+        /// One of the account's template-message templates (`wxgate send templates`).
         template_id: String,
+        /// A value per keyword of the template.
         #[arg(value_name = "KEY=VALUE")]
         data: Vec<String>,
         /// The page the message opens.
@@ -32,8 +35,11 @@ pub(super) enum SendAction {
     Subscribe {
         #[command(flatten)]
         account: AccountArgs,
+        /// The user's openid.
         openid: String,
+        /// One of the account's subscription templates (`wxgate send templates`).
         template_id: String,
+        /// A value per keyword of the template.
         #[arg(value_name = "KEY=VALUE")]
         data: Vec<String>,
         /// The web page the notice opens.
@@ -42,16 +48,20 @@ pub(super) enum SendAction {
         #[arg(long, value_name = "APPID:PAGEPATH")]
         miniprogram: Option<String>,
     },
-    /// A customer-service message (客服消息) to a user who wrote in the last 48 hours:
-    /// text CONTENT | image MEDIA_ID | voice MEDIA_ID | video MEDIA_ID [TITLE [DESCRIPTION]] |
-    /// music THUMB_MEDIA_ID MUSIC_URL [TITLE] | news TITLE URL [DESCRIPTION [PICURL]] |
-    /// msgmenu HEAD ID=CHOICE… | miniprogrampage TITLE APPID PAGEPATH THUMB_MEDIA_ID |
-    /// json '{"type":"text","content":"…"}'.
+    /// A customer-service message (客服消息) to a user who wrote in the last 48 hours.
+    ///
+    /// KIND ARGS: text CONTENT | image MEDIA_ID | voice MEDIA_ID | video MEDIA_ID [TITLE
+    /// [DESCRIPTION]] | music THUMB_MEDIA_ID MUSIC_URL [TITLE] | news TITLE URL [DESCRIPTION
+    /// [PICURL]] | msgmenu HEAD ID=CHOICE… | miniprogrampage TITLE APPID PAGEPATH
+    /// THUMB_MEDIA_ID | json '{"type":"text","content":"…"}'.
     Custom {
         #[command(flatten)]
         account: AccountArgs,
+        /// The user's openid.
         openid: String,
+        /// text, image, voice, video, music, news, msgmenu, miniprogrampage or json.
         kind: String,
+        /// What the message says (see above).
         #[arg(num_args = 0.., allow_hyphen_values = true)]
         args: Vec<String>,
     },
