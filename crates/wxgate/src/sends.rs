@@ -509,3 +509,35 @@ pub fn parse_pairs(pairs: &[String]) -> Result<Data, String> {
     }
     Ok(data)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_say_what_to_do_and_keep_the_code() {
+        assert_eq!(
+            refusal(
+                ErrCode(47003),
+                "argument invalid! data.thing1.value invalid rid: 1-2"
+            ),
+            "a value breaks the template's rules: data.thing1.value is invalid (errcode 47003)"
+        );
+        assert!(refusal(ErrCode(43004), "").contains("does not follow"));
+        assert!(refusal(ErrCode(45015), "").contains("48-hour window"));
+        assert!(refusal(ErrCode(40037), "").contains("separate ids"));
+        assert!(refusal(ErrCode(45009), "").ends_with("(errcode 45009)"));
+    }
+
+    #[test]
+    fn pairs_split_at_the_first_equals_sign() {
+        let d = parse_pairs(&["thing1=a=b".into(), "time2=".into()]).unwrap();
+        assert_eq!(d["thing1"].value, "a=b");
+        assert_eq!(d["time2"].value, "");
+        assert!(parse_pairs(&["thing1".into()]).is_err());
+        assert!(parse_pairs(&["=x".into()]).is_err());
+        assert!(check_openid("o6_bmjrPTlm6_2sgVt7hMZOPfL2M").is_ok());
+        assert!(check_openid("a b").is_err());
+        assert!(check_link("url", &Some("ftp://x".into())).is_err());
+    }
+}

@@ -384,11 +384,11 @@ impl Simulator {
             )
             .route(
                 "/cgi-bin/template/get_all_private_template",
-                get(notify::template_list),
+                get(notify::template_list).post(notify::template_list),
             )
             .route(
                 "/wxaapi/newtmpl/gettemplate",
-                get(notify::subscribe_template_list),
+                get(notify::subscribe_template_list).post(notify::subscribe_template_list),
             )
             .route(
                 "/cgi-bin/openapi/quota/get",
