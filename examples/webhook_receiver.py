@@ -10,11 +10,18 @@ wxgate POSTs each (deduplicated) message or event as JSON with three headers:
   X-Wxgate-Signature   "sha256=" + hex(HMAC-SHA256(secret, timestamp + "." + body))
 A delivery that is not signed, older than 5 minutes, or seen before is refused: a captured
 delivery cannot be replayed. Answer {"reply": {...}} to reply, or {} for none.
+
+Slow work answers later: for a text starting with "slow" it answers {} at once (wxgate's rules
+reply meanwhile) and sends its answer afterwards as a customer-service message through wxgate's
+admin API, POST /admin/messages/custom, when WXGATE_ADMIN_TOKEN (wxgate's) is set and
+ADMIN_URL says where wxgate is (default http://127.0.0.1:8000).
 """
-import hashlib, hmac, json, os, sys, time
+import hashlib, hmac, json, os, sys, threading, time, urllib.request
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 SECRET = os.environ["WXGATE_WEBHOOK_SECRET"].encode()
+ADMIN_TOKEN = os.environ.get("WXGATE_ADMIN_TOKEN", "")
+ADMIN_URL = os.environ.get("ADMIN_URL", "http://127.0.0.1:8000").rstrip("/")
 MAX_AGE = 300  # seconds
 seen = {}      # delivery id -> when it was accepted, for MAX_AGE
 
@@ -40,6 +47,8 @@ class Hook(BaseHTTPRequestHandler):
         answer = {}
         if msg["msg_type"] == "text" and msg["fields"].get("Content") == "time":
             answer = {"reply": {"type": "text", "content": "webhook says hi to " + msg["openid"]}}
+        elif msg["msg_type"] == "text" and msg["fields"].get("Content", "").startswith("slow") and ADMIN_TOKEN:
+            threading.Thread(target=answer_later, args=(msg["openid"], msg["fields"]["Content"])).start()
         self.answer(200, answer)
 
     def refuse(self, status, why):
@@ -55,6 +64,18 @@ class Hook(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+def answer_later(openid, text):
+    time.sleep(1)  # the slow work
+    message = {"openid": openid, "message": {"type": "text", "content": "slow answer to " + text}}
+    request = urllib.request.Request(
+        ADMIN_URL + "/admin/messages/custom", data=json.dumps(message).encode(),
+        headers={"Authorization": "Bearer " + ADMIN_TOKEN, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            print("sent later:", r.read().decode(), flush=True)
+    except urllib.error.HTTPError as e:  # 422: WeChat refused (e.g. 45015); 504: may have been sent
+        print("not sent:", e.code, e.read().decode(), flush=True)
 
 host, port = sys.argv[1].rsplit(":", 1) if len(sys.argv) > 1 else ("127.0.0.1", "9100")
 server = HTTPServer((host, int(port)), Hook)

@@ -125,6 +125,13 @@ impl CustomMessage {
         Ok(CustomMessage { msg_type, body })
     }
 
+    /// A message of a kind that is not a passive reply (`msgmenu`, `miniprogrampage`), built
+    /// and checked by [`crate::notify::CustomContent::to_message`].
+    pub(crate) fn raw(touser: &OpenId, msg_type: &'static str, content: serde_json::Value) -> Self {
+        let body = serde_json::json!({ "touser": touser.as_str(), "msgtype": msg_type, msg_type: content });
+        CustomMessage { msg_type, body }
+    }
+
     /// The `msgtype` of this message.
     pub fn msg_type(&self) -> &'static str {
         self.msg_type

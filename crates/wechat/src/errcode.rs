@@ -31,6 +31,17 @@ impl ErrCode {
     /// `message/custom/send`: too many messages since the user's last interaction.
     pub const CUSTOM_OUT_OF_COUNT_LIMIT: Self = Self(45047);
     pub const API_UNAUTHORIZED: Self = Self(48001);
+    // Notifications and messages to a user (docs/wechat-platform-apis.md §3–§5).
+    /// `template/send`, `bizsend`: unknown, deleted, foreign or wrong-kind template.
+    pub const INVALID_TEMPLATE_ID: Self = Self(40037);
+    /// `template/send`: the user does not follow the account.
+    pub const REQUIRE_SUBSCRIBE: Self = Self(43004);
+    /// The user blacklisted by the account.
+    pub const REQUIRE_REMOVE_BLACKLIST: Self = Self(43019);
+    /// `bizsend`: the user holds no unused grant for this template.
+    pub const USER_REFUSED_NOTICE: Self = Self(43101);
+    /// `template/send`, `bizsend`: a keyword value breaks its type's rule, or is missing.
+    pub const ARGUMENT_INVALID: Self = Self(47003);
     pub const USER_UNAUTHORIZED: Self = Self(50001);
     pub const IP_NOT_REGISTERED: Self = Self(61004);
 
@@ -176,6 +187,18 @@ impl ErrCode {
             45047 => {
                 "too many customer-service messages since the user's last interaction (out of response count limit)"
             }
+            40037 => {
+                "invalid template_id: not a template of this account (deleted, another account's, a library short id, or a template of the other kind: template messages and subscription notices have separate ids)"
+            }
+            43004 => "the user does not follow the account (require subscribe)",
+            43101 => {
+                "the user has not accepted this notification (no unused subscription for this template: never accepted, already used, or turned off)"
+            }
+            47003 => "a data value breaks the template's rules (argument invalid)",
+            44003 => "a news message needs exactly one article (empty news data)",
+            44004 => "the text message is empty",
+            45008 => "a customer-service news message carries exactly 1 article",
+            40008 => "invalid message type (msgtype)",
             48001 => {
                 "API unauthorized (a snsapi_base token, a snapshot-page user, or an unverified account)"
             }
@@ -321,6 +344,8 @@ mod tests {
         for code in [
             40097, 40165, 40166, 41003, 42007, 43001, 43002, 43003, 44002, 47001, 48004, 50002,
             65305, 65306, 65307, 65308, 65309, 65316, 65317,
+            // Notifications and messages to a user.
+            40008, 40037, 43004, 43019, 43101, 44003, 44004, 45008, 45015, 45047, 47003,
         ] {
             assert_ne!(
                 ErrCode(code).meaning(),

@@ -10,6 +10,9 @@
 //! - [`api`]: account-level calls on that client — base access_token and stable_token, the
 //!   jsapi_ticket, custom menus, customer-service messages — each taking the token explicitly
 //!   (no caching, no retries).
+//! - [`notify`]: template messages, subscription notices (their data checked against WeChat's
+//!   value types) and the customer-service kinds that are not replies (§3–§5 of
+//!   docs/wechat-platform-apis.md).
 //! - [`openapi`]: quota and request-id (rid) diagnostics (§8 of docs/wechat-platform-apis.md).
 //! - [`followers`]: the follower list, user info, remarks, tags and the blacklist (§6, §7).
 //! - [`credential`]: the cache around those tokens — lazy, persisted, single-flight,
@@ -41,6 +44,7 @@ pub mod media;
 pub mod menu;
 pub mod message;
 mod metrics;
+pub mod notify;
 pub mod oauth;
 pub mod openapi;
 pub mod qrcode;

@@ -2,7 +2,7 @@
 //!
 //! Read in this order: [`cli`] (the commands) → [`config`] → [`startup`] (how the app is put
 //! together) → the services: [`login`] (web login) and [`messages`] (the message server),
-//! [`platform`] (the base access_token), [`gateway`] (the account's other programs calling
+//! [`platform`] (the base access_token), [`sends`] (messages to a user), [`gateway`] (the account's other programs calling
 //! WeChat through wxgate), [`metrics`] → [`http`] (one module per area of URLs, each a thin
 //! adapter onto a service) → what they stand on: [`db`] (every SQL query, SQLite or
 //! PostgreSQL), [`shared`] (state instances share: memory or Redis), [`sessions`].
@@ -24,6 +24,7 @@ pub mod messages;
 pub mod metrics;
 pub mod platform;
 pub mod qrcodes;
+pub mod sends;
 pub mod sessions;
 pub mod shared;
 pub mod startup;

@@ -187,6 +187,7 @@ impl Application {
                 config.api_body_limit,
             ))
         });
+        let sends = crate::sends::Sends::new(platform.clone(), db.clone());
         let state = AppState::new(Inner {
             config,
             public_url,
@@ -198,6 +199,7 @@ impl Application {
             messages,
             gateway,
             limits,
+            sends,
         });
         let router = http::router(state.clone(), store);
         Ok(Self {

@@ -34,6 +34,8 @@ pub struct Inner {
     pub gateway: Option<Arc<crate::gateway::Gateway>>,
     /// Per-address rate limits.
     pub limits: Arc<crate::http::rate_limit::RateLimits>,
+    /// Template messages, subscription notices and customer-service messages on demand.
+    pub sends: crate::sends::Sends,
 }
 
 impl AppState {

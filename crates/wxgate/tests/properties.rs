@@ -251,7 +251,34 @@ proptest! {
                 ],
                 body.into_bytes(),
             );
-            prop_assert!(status < 500 || status == 502, "{status}");
+                        prop_assert!(status < 500 || status == 502, "{status}");
+        }
+    }
+
+    /// Messages to a user (`POST /admin/messages/*`): garbage and mangled requests get a 4xx
+    /// or WeChat's answer, never a panic or a 500.
+    #[test]
+    fn any_message_request_gets_an_answer_below_500(
+        body in any::<String>(),
+        e in edits(),
+        which in 0usize..3,
+    ) {
+        let (path, valid) = [
+            ("/admin/messages/template", r#"{"openid":"o6_bmjrPTlm6_2sgVt7hMZOPfL2M","template_id":"wxsimTmplOrderShipped0000000000000000000001","data":{"thing1":"绿茶","character_string2":"SO-1","time3":"15:01"},"url":"https://e.com/1"}"#),
+            ("/admin/messages/subscribe", r#"{"openid":"o6_bmjrPTlm6_2sgVt7hMZOPfL2M","template_id":"wxsimSubAppointmentBooked000000000000000003","data":{"thing1":"体检","time2":"09:00","phrase3":"已预约"}}"#),
+            ("/admin/messages/custom", r#"{"openid":"o6_bmjrPTlm6_2sgVt7hMZOPfL2M","message":{"type":"msgmenu","head_content":"打分","list":[{"id":"1","content":"好"}]}}"#),
+        ][which];
+        for body in [body, mangle(valid, &e)] {
+            let status = send(
+                "POST",
+                path,
+                &[
+                    ("authorization", "Bearer proptest-admin-token-0123456789".to_owned()),
+                    ("content-type", "application/json".to_owned()),
+                ],
+                body.into_bytes(),
+            );
+            prop_assert!(status < 500 || status == 502, "{path}: {status}");
         }
         // QR codes (issue 9): a mangled request is a 4xx, or WeChat's answer (502).
         let qr = r#"{"scene":"metro_poster","expire_secs":60}"#;

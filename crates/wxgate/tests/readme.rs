@@ -13,6 +13,8 @@ use std::time::Duration;
 use common::{APPID, SECRET, spawn_sim};
 
 const TOKEN: &str = "readmetoken";
+/// 张三, the simulator's first user.
+const ZHANG_SAN: &str = "o6_bmjrPTlm6_2sgVt7hMZOPfL2M";
 const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 
 fn readme() -> String {
@@ -263,6 +265,33 @@ async fn every_wxgate_command_in_readme_runs_as_shown() {
             }
             ["followers", ..] | ["tags", ..] => {
                 run_ok(&fill(&args, &app.url), &account_env).await;
+            }
+            // Messages to a user: the demo account's templates, 张三, who accepted the
+            // subscription template first.
+            ["send", kind] => {
+                let template = match *kind {
+                    "subscribe" => wxsim::notify::APPOINTMENT,
+                    _ => wxsim::notify::ORDER_SHIPPED,
+                };
+                if *kind == "subscribe" {
+                    sim.sim.accept_subscription(ZHANG_SAN, template).unwrap();
+                }
+                let args: Vec<String> = args
+                    .iter()
+                    .map(|a| match a.as_str() {
+                        "OPENID" => ZHANG_SAN.to_owned(),
+                        "TEMPLATE_ID" => template.to_owned(),
+                        other => other.to_owned(),
+                    })
+                    .collect();
+                let out = run_ok(&args, &account_env).await;
+                if *kind == "log" {
+                    assert!(out.contains("via cli"), "{out}");
+                } else if *kind == "templates" {
+                    assert!(out.contains("订单发货通知"), "{out}");
+                } else {
+                    assert!(out.starts_with("sent"), "{out}");
+                }
                 ran += 1;
             }
             ["token", "status"] => {

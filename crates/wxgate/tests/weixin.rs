@@ -883,6 +883,15 @@ async fn past_the_deadline_wechat_gets_success_and_the_reply_goes_by_one_custome
     assert_eq!(a.sim.sim.custom_messages().len(), 1, "exactly one");
     assert_eq!(a.sim.sim.calls(CUSTOM_SEND), 1);
     assert_eq!(hook.count(), 1, "the handler ran once");
+    // In the send log, with the messages sent on demand.
+    assert_eq!(
+        common::sql_i64(
+            &a.app.state.db,
+            "SELECT COUNT(*) FROM sends WHERE caller = 'late_reply' AND outcome = 'sent'"
+        )
+        .await,
+        1
+    );
 }
 
 #[tokio::test]

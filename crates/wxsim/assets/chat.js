@@ -365,8 +365,89 @@
   }
   function renderCustom(c) {
     note('客服消息 (customer-service message)', 'custom-message');
-    renderReply(customToReply(c));
+    var m = (c.body || {})[c.msgtype] || {};
+    if (c.msgtype === 'msgmenu') {
+      var b = accountBubble('choices');
+      if (m.head_content) b.appendChild(el('div', null, str(m.head_content)));
+      (Array.isArray(m.list) ? m.list : []).forEach(function (o) {
+        var a = el('a', null, str(o.content));
+        a.setAttribute('data-testid', 'msgmenu-choice');
+        a.addEventListener('click', function () { push({ type: 'text', content: str(o.content) }); });
+        b.appendChild(a);
+      });
+      if (m.tail_content) b.appendChild(el('div', null, str(m.tail_content)));
+      row('account', b);
+    } else if (c.msgtype === 'miniprogrampage') {
+      var mp = card('miniprogram');
+      mp.appendChild(el('div', 'title', '小程序 · ' + str(m.title)));
+      mp.appendChild(el('div', 'meta', str(m.appid) + ' ' + str(m.pagepath) + ' (模拟器不能打开小程序 / not simulated)'));
+      row('account', mp);
+    } else {
+      renderReply(customToReply(c));
+    }
   }
+
+  // 服务通知: template messages and subscription notices (GET /_sim/notifications), shown as
+  // WeChat shows them: a card with the template's title, one row per keyword and 详情.
+  var notices = [], lastNotice = 0;
+  function renderNotice(n) {
+    var box = el('div', 'notice');
+    box.setAttribute('data-testid', 'service-notice');
+    box.setAttribute('data-kind', n.kind);
+    var head = el('div', 'n-head');
+    head.appendChild(el('span', 'n-icon', '✓'));
+    head.appendChild(el('span', null, (n.kind === 'subscribe' ? '服务通知 · 订阅通知' : '服务通知 · 模板消息')));
+    box.appendChild(head);
+    box.appendChild(el('div', 'n-title', str(n.title)));
+    var when = new Date((n.at || 0) * 1000);
+    box.appendChild(el('div', 'n-time', (when.getMonth() + 1) + '月' + when.getDate() + '日 ' +
+      ('0' + when.getHours()).slice(-2) + ':' + ('0' + when.getMinutes()).slice(-2)));
+    (n.rows || []).forEach(function (r) {
+      var line = el('div', 'n-row');
+      line.setAttribute('data-testid', 'notice-row');
+      line.appendChild(el('span', 'n-label', str(r[0])));
+      line.appendChild(el('span', 'n-value', str(r[1])));
+      box.appendChild(line);
+    });
+    var href = safeUrl(str(n.link));
+    var more = href ? el('a', 'n-more', '详情') : el('div', 'n-more', '详情');
+    if (href) { more.href = href; more.target = '_blank'; more.rel = 'noopener noreferrer'; }
+    more.setAttribute('data-testid', 'notice-more');
+    box.appendChild(more);
+    log.appendChild(box);
+  }
+  function loadNotices() {
+    return fetch('/_sim/notifications').then(function (r) { return r.json(); }).then(function (all) {
+      all.forEach(function (n) {
+        if (n.id <= lastNotice) return;
+        lastNotice = n.id;
+        notices.push(n);
+        if (n.touser === userSel.value) { renderNotice(n); scroll(); }
+      });
+    }).catch(function () {});
+  }
+
+  // 订阅: the user accepts the account's subscription templates, as in WeChat's popup.
+  document.getElementById('accept-subscriptions').addEventListener('click', function () {
+    fetch('/_sim/templates').then(function (r) { return r.json(); }).then(function (all) {
+      var box = el('div', 'accept-box');
+      box.setAttribute('data-testid', 'accept-box');
+      box.appendChild(el('div', null, '公众号想给你发送以下订阅通知 (subscription notices):'));
+      all.filter(function (t) { return t.kind === 'subscribe'; }).forEach(function (t) {
+        var b = el('button', null, '允许 · ' + str(t.title) + (t.type === 3 ? ' (长期)' : ' (一次性)'));
+        b.type = 'button';
+        b.setAttribute('data-testid', 'accept-subscription');
+        b.addEventListener('click', function () {
+          fetch('/_sim/subscriptions', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify({ openid: userSel.value, template_id: t.template_id }) })
+            .then(function (r) { note(r.status === 204 ? '已允许 ' + t.title : '订阅失败 HTTP ' + r.status, 'accepted'); scroll(); });
+        });
+        box.appendChild(b);
+      });
+      log.appendChild(box);
+      scroll();
+    }).catch(function () {});
+  });
   function loadCustom() {
     return fetch('/_sim/custom').then(function (r) { return r.json(); }).then(function (all) {
       all.forEach(function (c) {
@@ -381,10 +462,12 @@
   function renderHistory() {
     log.textContent = '';
     var items = exchanges.map(function (x) { return { at: x.at || 0, x: x }; })
-      .concat(customs.map(function (c) { return { at: c.at, c: c }; }));
+      .concat(customs.map(function (c) { return { at: c.at, c: c }; }))
+      .concat(notices.map(function (n) { return { at: n.at, n: n }; }));
     items.sort(function (a, b) { return a.at - b.at; });
     items.forEach(function (it) {
       if (it.c) { if (it.c.touser === userSel.value) renderCustom(it.c); return; }
+      if (it.n) { if (it.n.touser === userSel.value) renderNotice(it.n); return; }
       var x = it.x;
       if (x.from !== userSel.value) return;
       renderOutgoing(x.message, x.from);
@@ -502,7 +585,12 @@
       cs.forEach(function (c) { if (c.id > lastCustom) { lastCustom = c.id; customs.push(c); } });
     }, function () {});
   }).then(function () {
+    return fetch('/_sim/notifications').then(function (r) { return r.json(); }).then(function (ns) {
+      ns.forEach(function (n) { if (n.id > lastNotice) { lastNotice = n.id; notices.push(n); } });
+    }, function () {});
+  }).then(function () {
     renderHistory();
     setInterval(loadCustom, 2000);
+    setInterval(loadNotices, 2000);
   }).catch(function () {});
 })();

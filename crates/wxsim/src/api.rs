@@ -67,6 +67,17 @@ pub fn errmsg(code: i64) -> &'static str {
         44002 => "empty post data",
         45009 => "reach max api daily quota limit",
         45015 => "response out of time limit or subscription is canceled",
+        // Notifications and customer-service messages (notify.rs, custom_send).
+        40008 => "invalid message type",
+        40037 => "invalid template_id",
+        43004 => "require subscribe",
+        43019 => "require remove blacklist",
+        43101 => "user refuse to accept the msg",
+        44003 => "empty news data",
+        44004 => "empty content",
+        45008 => "article size out of limit",
+        45047 => "out of response count limit",
+        47003 => "argument invalid!",
         45011 => "api minute-quota reach limit must slower retry next minute",
         46003 => "menu no exist",
         47001 => "data format error",
@@ -515,7 +526,8 @@ pub async fn getticket(State(sim): State<Simulator>, RawQuery(q): RawQuery) -> R
 /// → `{"errcode":0,"errmsg":"ok"}`, and the message is delivered (see
 /// [`Simulator::custom_messages`]). Checked in WeChat's order: the token (41001/40001/42001),
 /// the body (44002 empty, 47001 not a JSON object), `touser` (40003 unless a simulated user),
-/// the message ([`check_custom_message`]), then the 48-hour window (45015).
+/// the message ([`check_custom_message`]), then the 48-hour window (45015), then the count
+/// since the user's last interaction (45047 after `notify::CUSTOM_PER_INTERACTION`).
 pub async fn custom_send(
     State(sim): State<Simulator>,
     RawQuery(q): RawQuery,
@@ -536,6 +548,7 @@ pub async fn custom_send(
         }
         let msgtype = check_custom_message(&request)?.to_string();
         sim.platform().check_custom_window(touser, sim.now())?;
+        sim.count_custom(touser)?;
         sim.deliver_custom(touser.to_string(), msgtype, request.clone());
         Ok(())
     })())
@@ -544,10 +557,11 @@ pub async fn custom_send(
 /// The `msgtype` of a customer-service message whose content has its required fields: text
 /// `content`; image and voice `media_id`; video `media_id` (`thumb_media_id`, `title`,
 /// `description` optional); music `thumb_media_id` (`title`, `description`, `musicurl`,
-/// `hqmusicurl` optional); news exactly one article. A missing media id is 40007; any other
-/// malformed message (unknown or missing msgtype, missing content, a field that is not a
-/// string, more than one article) is 47001. mpnews, msgmenu, wxcard and miniprogrampage are
-/// not simulated (47001).
+/// `hqmusicurl` optional); news exactly one article (none 44003, more 45008); msgmenu a
+/// non-empty `list` of `{id, content}`; miniprogrampage `appid`, `pagepath`, `thumb_media_id`.
+/// A missing media id is 40007, empty text 44004, an unknown msgtype 40008; any other
+/// malformed message (missing msgtype or content, a field that is not a string) is 47001.
+/// mpnews, mpnewsarticle and wxcard are not simulated (40008).
 fn check_custom_message(request: &Value) -> Result<&str, i64> {
     let msgtype = request
         .get("msgtype")
@@ -574,7 +588,7 @@ fn check_custom_message(request: &Value) -> Result<&str, i64> {
         Ok(())
     };
     match msgtype {
-        "text" => strings(&[("content", 47001)], &[])?,
+        "text" => strings(&[("content", 44004)], &[])?,
         "image" | "voice" => strings(&[("media_id", 40007)], &[])?,
         "video" => strings(
             &[("media_id", 40007)],
@@ -589,8 +603,11 @@ fn check_custom_message(request: &Value) -> Result<&str, i64> {
                 .get("articles")
                 .and_then(Value::as_array)
                 .ok_or(47001)?;
-            let [Value::Object(article)] = articles.as_slice() else {
-                return Err(47001);
+            let article = match articles.as_slice() {
+                [] => return Err(44003),
+                [Value::Object(article)] => article,
+                [_] => return Err(47001),
+                _ => return Err(45008),
             };
             for name in ["title", "description", "url", "picurl"] {
                 if article.get(name).is_some_and(|v| !v.is_string()) {
@@ -598,7 +615,31 @@ fn check_custom_message(request: &Value) -> Result<&str, i64> {
                 }
             }
         }
-        _ => return Err(47001),
+        "msgmenu" => {
+            strings(&[], &["head_content", "tail_content"])?;
+            let list = content
+                .get("list")
+                .and_then(Value::as_array)
+                .filter(|l| !l.is_empty())
+                .ok_or(47001)?;
+            for choice in list {
+                for name in ["id", "content"] {
+                    match choice.get(name) {
+                        Some(Value::String(v)) if !v.trim().is_empty() => {}
+                        _ => return Err(47001),
+                    }
+                }
+            }
+        }
+        "miniprogrampage" => strings(
+            &[
+                ("appid", 47001),
+                ("pagepath", 47001),
+                ("thumb_media_id", 40007),
+            ],
+            &["title"],
+        )?,
+        _ => return Err(40008),
     }
     Ok(msgtype)
 }

@@ -27,7 +27,11 @@
 //! `[data-testid=event-note]`, `[data-testid=menu-note]`. 扫一扫: `#scan-qrcode` opens
 //! `#qrcode-panel`, listing the account's live QR codes (`[data-testid=qrcode-item]`,
 //! `data-scene`); tapping one pushes `subscribe` with its scene and ticket for a user who does not
-//! follow, `SCAN` for one who does (see `crate::qrcode`). Menu: `[data-testid=menu-button]`
+//! follow, `SCAN` for one who does (see `crate::qrcode`). Notifications (polled from
+//! `/_sim/notifications`): `[data-testid=service-notice]` (a 服务通知 card, `data-kind`
+//! `template` or `subscribe`) with `[data-testid=notice-row]` and `[data-testid=notice-more]`
+//! (详情); `#accept-subscriptions` (订阅通知) lists the subscription templates to accept
+//! (`[data-testid=accept-subscription]`); a msgmenu's options are `[data-testid=msgmenu-choice]`. Menu: `[data-testid=menu-button]`
 //! (top-level, the name as text), `[data-testid=sub-menu]` (a parent's pop-up),
 //! `[data-testid=sub-button]` (its items).
 
@@ -204,7 +208,8 @@ pub fn chat_page(sim: &Simulator, headers: &HeaderMap) -> Response {
             "{menu_bar}<script type=\"application/json\" id=\"menu-data\">{menu_data}</script>",
             "<div class=\"events\"><button id=\"subscribe\" data-testid=\"subscribe\" type=\"button\">关注</button>",
             "<button id=\"unsubscribe\" data-testid=\"unsubscribe\" type=\"button\">取消关注</button>",
-            "<button id=\"scan-qrcode\" data-testid=\"scan-qrcode\" type=\"button\">扫一扫</button></div>",
+            "<button id=\"scan-qrcode\" data-testid=\"scan-qrcode\" type=\"button\">扫一扫</button>",
+            "<button id=\"accept-subscriptions\" data-testid=\"accept-subscriptions\" type=\"button\">订阅通知</button></div>",
             "<div id=\"qrcode-panel\" data-testid=\"qrcode-panel\" hidden></div>",
             "<details id=\"target-settings\"{open}><summary>推送目标 · {target_line}</summary>",
             "<label><span>URL</span><input id=\"t-url\" placeholder=\"http://127.0.0.1:8000/weixin/\"></label>",

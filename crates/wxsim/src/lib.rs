@@ -2,10 +2,11 @@
 //!
 //! It answers on WeChat's own paths (`/connect/oauth2/authorize`, `/sns/*`, `/cgi-bin/token`,
 //! `/cgi-bin/stable_token`, `/cgi-bin/menu/*`, `/cgi-bin/get_current_selfmenu_info`,
-//! `/cgi-bin/ticket/getticket`, `/cgi-bin/message/custom/send`, and the QR code and media APIs
-//! of `docs/wechat-platform-apis.md` §1 and §2) with the parameters, error codes, lifetimes and
-//! daily quotas described in `docs/wechat-protocol.md` §A, §B, §C.5, §D, §E and §G, so that
-//! code which works
+//! `/cgi-bin/ticket/getticket`, `/cgi-bin/message/custom/send`, the QR code and media APIs of
+//! `docs/wechat-platform-apis.md` §1 and §2, the followers and tags of §6 and §7, and the
+//! notifications of `notify`: `message/template/send`, `message/subscribe/bizsend` and the
+//! template lists) with the parameters, error codes, lifetimes and daily quotas described in
+//! `docs/wechat-protocol.md` §A, §B, §C.5, §D, §E and §G, so that code which works
 //! against the simulator works against WeChat. Everything lives in memory; time is a simulated
 //! clock (the real Unix time plus whatever tests added with [`Simulator::advance_clock`]), and
 //! daily quotas roll over at midnight Beijing time (UTC+8) of that clock, as WeChat's do.
@@ -37,6 +38,7 @@ mod control;
 mod followers;
 mod media;
 mod menu;
+pub mod notify;
 mod oauth;
 mod openapi;
 mod pages;
@@ -255,6 +257,8 @@ struct Inner {
     // QR codes and media (issue 9).
     qrcodes: Mutex<qrcode::QrCodes>,
     media: Mutex<media::MediaStore>,
+    /// Templates, subscription grants and sent notifications (`notify`).
+    notify: Mutex<notify::NotifyState>,
 }
 
 /// How many pushes the simulator remembers for `/_sim/exchanges` and the chat page.
@@ -323,6 +327,7 @@ impl Simulator {
                 config,
                 qrcodes: Mutex::new(qrcode::QrCodes::default()),
                 media: Mutex::new(media::MediaStore::default()),
+                notify: Mutex::new(notify::NotifyState::default()),
             }),
         }
     }
@@ -389,6 +394,23 @@ impl Simulator {
             .route(
                 "/cgi-bin/message/custom/send",
                 post(api::custom_send).get(api::require_post),
+            )
+            // Notifications (notify.rs): template messages, subscription notices, their lists.
+            .route(
+                "/cgi-bin/message/template/send",
+                post(notify::template_send).get(api::require_post),
+            )
+            .route(
+                "/cgi-bin/message/subscribe/bizsend",
+                post(notify::subscribe_send).get(api::require_post),
+            )
+            .route(
+                "/cgi-bin/template/get_all_private_template",
+                get(notify::template_list).post(notify::template_list),
+            )
+            .route(
+                "/wxaapi/newtmpl/gettemplate",
+                get(notify::subscribe_template_list).post(notify::subscribe_template_list),
             )
             .route(
                 "/cgi-bin/openapi/quota/get",
@@ -506,6 +528,20 @@ impl Simulator {
                 get(followers::control_get).post(followers::control_post),
             )
             .route("/_sim/qrcodes", get(qrcode::list))
+            // Notifications (notify.rs): templates, grants, what was sent, the 48 h window.
+            .route(
+                "/_sim/templates",
+                get(notify::templates).post(notify::add_template),
+            )
+            .route(
+                "/_sim/subscriptions",
+                get(notify::subscriptions).post(notify::accept),
+            )
+            .route(
+                "/_sim/notifications",
+                get(notify::notifications).delete(notify::clear_notifications),
+            )
+            .route("/_sim/interactions", post(notify::interaction))
             // Unknown API paths are counted, faulted and recorded like the others.
             .fallback(axum::handler::Handler::layer(
                 openapi::unknown_api,

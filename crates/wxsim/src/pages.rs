@@ -204,6 +204,7 @@ pub fn landing_page(config: &SimConfig) -> Response {
             "<li><code>POST /_sim/quota</code> <code>{{\"path\",\"daily_limit\"}}</code>, <code>GET /_sim/quota</code> daily quotas (45009)</li>",
             "<li><code>POST /_sim/whitelist</code> <code>{{\"enforce\",\"allowed\":[ip]}}</code>, <code>GET /_sim/whitelist</code> (40164 on token paths)</li>",
             "<li><code>GET /_sim/menu?openid=</code> default, personalized and effective menus</li>",
+            "<li><code>GET|POST /_sim/templates</code> template-message and subscription templates; <code>POST /_sim/subscriptions</code> <code>{{\"openid\",\"template_id\"}}</code> a user accepts one (else 43101); <code>GET|DELETE /_sim/notifications</code>; <code>POST /_sim/interactions</code> <code>{{\"openid\",\"secs_ago\"}}</code> or <code>{{\"openid\",\"unfollowed\":true}}</code></li>",
             "<li><code>GET /_sim/users</code>, <code>GET /_sim/avatar/{{index}}/{{size}}</code></li>",
             "<li><code>POST /_sim/push</code> <code>{{\"from\",\"message\":{{\"type\":\"text\",\"content\"}},\"target\"}}</code> → push report; ",
             "<code>POST /_sim/verify</code> <code>{{\"target\"}}</code>; <code>GET|DELETE /_sim/exchanges</code>; <code>GET /_sim/chat</code></li>",

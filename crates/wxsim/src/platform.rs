@@ -431,6 +431,17 @@ impl Platform {
         self.interactions.insert(openid.to_string(), None);
     }
 
+    /// The user's last push through the simulator: `None` never seen, `Some(None)` unfollowed
+    /// since.
+    pub fn last_interaction(&self, openid: &str) -> Option<Option<u64>> {
+        self.interactions.get(openid).copied()
+    }
+
+    /// Whether the user unfollowed (and has not pushed anything since).
+    pub fn unfollowed(&self, openid: &str) -> bool {
+        matches!(self.interactions.get(openid), Some(None))
+    }
+
     /// May a customer-service message reach `openid` at `now`? 45015 when their last push
     /// through the simulator is more than 48 hours old or they unfollowed since. A user the
     /// simulator never saw push passes: pushes may come from outside it (`wxgate sim push`,

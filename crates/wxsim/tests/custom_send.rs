@@ -87,12 +87,14 @@ async fn every_message_type_with_its_required_fields() {
         json!({"msgtype": "video", "video": {"media_id": "MEDIA_ID"}}),
         json!({"msgtype": "music", "music": {"title": "歌", "description": "", "musicurl": "http://m/1.mp3", "hqmusicurl": "http://m/1.mp3", "thumb_media_id": "T"}}),
         json!({"msgtype": "news", "news": {"articles": [{"title": "t", "description": "d", "url": "http://u", "picurl": "http://p"}]}}),
+        json!({"msgtype": "msgmenu", "msgmenu": {"head_content": "请打分", "list": [{"id": "101", "content": "满意"}], "tail_content": ""}}),
+        json!({"msgtype": "miniprogrampage", "miniprogrampage": {"title": "t", "appid": "wx1", "pagepath": "pages/i", "thumb_media_id": "T"}}),
     ];
     for mut body in ok {
         body["touser"] = ZHANG.into();
         assert_eq!(send(&s, &token, body.clone()).await, 0, "{body}");
     }
-    assert_eq!(s.sim.custom_messages().len(), 6);
+    assert_eq!(s.sim.custom_messages().len(), 8);
 
     let refused = [
         (json!({"msgtype": "image", "image": {}}), 40007),
@@ -102,19 +104,27 @@ async fn every_message_type_with_its_required_fields() {
         ),
         (json!({"msgtype": "video", "video": {"title": "t"}}), 40007),
         (json!({"msgtype": "music", "music": {"title": "歌"}}), 40007),
-        (json!({"msgtype": "text", "text": {"content": ""}}), 47001),
+        (json!({"msgtype": "text", "text": {"content": ""}}), 44004),
         (json!({"msgtype": "text", "text": {"content": 5}}), 47001),
         (json!({"msgtype": "text"}), 47001),
         (json!({"msgtype": "text", "text": "hi"}), 47001),
         (json!({"text": {"content": "hi"}}), 47001),
         (
             json!({"msgtype": "sticker", "sticker": {"media_id": "M"}}),
-            47001,
+            40008,
         ),
-        (json!({"msgtype": "news", "news": {"articles": []}}), 47001),
+        (json!({"msgtype": "news", "news": {"articles": []}}), 44003),
         (
             json!({"msgtype": "news", "news": {"articles": [{"title": "1"}, {"title": "2"}]}}),
+            45008,
+        ),
+        (
+            json!({"msgtype": "msgmenu", "msgmenu": {"list": []}}),
             47001,
+        ),
+        (
+            json!({"msgtype": "miniprogrampage", "miniprogrampage": {"appid": "wx1", "pagepath": "p"}}),
+            40007,
         ),
     ];
     for (mut body, code) in refused {
@@ -123,7 +133,7 @@ async fn every_message_type_with_its_required_fields() {
     }
     assert_eq!(
         s.sim.custom_messages().len(),
-        6,
+        8,
         "refused messages are not delivered"
     );
 }
@@ -250,4 +260,43 @@ async fn only_within_48_hours_of_the_users_last_push_and_not_after_unfollowing()
         .unwrap();
     assert_eq!(send(&s, &token, text_to(ZHANG, "别走")).await, 45015);
     assert_eq!(s.sim.custom_messages().len(), 3);
+}
+
+#[tokio::test]
+async fn five_messages_per_interaction_then_45047_and_the_window_can_be_moved_back() {
+    let s = spawn().await;
+    let token = base_token(&s).await;
+    s.sim.record_interaction(ZHANG);
+    for i in 0..5 {
+        assert_eq!(send(&s, &token, text_to(ZHANG, &format!("{i}"))).await, 0);
+    }
+    assert_eq!(send(&s, &token, text_to(ZHANG, "6th")).await, 45047);
+    // The user writes again: a new allowance.
+    let r = s
+        .http
+        .post(s.url("/_sim/interactions"))
+        .body(json!({"openid": ZHANG, "secs_ago": 10}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(send(&s, &token, text_to(ZHANG, "again")).await, 0);
+    // Their last message 48 h and a second ago: outside the window.
+    let r = s
+        .http
+        .post(s.url("/_sim/interactions"))
+        .body(json!({"openid": ZHANG, "secs_ago": 48 * 3600 + 1}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(send(&s, &token, text_to(ZHANG, "late")).await, 45015);
+    let r = s
+        .http
+        .post(s.url("/_sim/interactions"))
+        .body(json!({"openid": "nobody", "secs_ago": 1}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
 }

@@ -98,6 +98,27 @@ const POSTS: &[(&str, &str)] = &[
         "/cgi-bin/media/upload?access_token=T&type=image",
         "--b\r\nContent-Disposition: form-data; name=\"media\"; filename=\"a.png\"\r\n\r\nx\r\n--b--\r\n",
     ),
+    // Notifications (notify.rs).
+    (
+        "/cgi-bin/message/template/send?access_token=T",
+        r#"{"touser":"o6_bmjrPTlm6_2sgVt7hMZOPfL2M","template_id":"wxsimTmplOrderShipped0000000000000000000001","data":{"thing1":{"value":"绿茶"}}}"#,
+    ),
+    (
+        "/cgi-bin/message/subscribe/bizsend?access_token=T",
+        r#"{"touser":"o6_bmjrPTlm6_2sgVt7hMZOPfL2M","template_id":"wxsimSubAppointmentBooked000000000000000003","data":{"phrase3":{"value":"已预约"}}}"#,
+    ),
+    (
+        "/_sim/templates",
+        r#"{"kind":"subscribe","title":"t","content":"金额:{{amount1.DATA}}"}"#,
+    ),
+    (
+        "/_sim/subscriptions",
+        r#"{"openid":"o6_bmjrPTlm6_2sgVt7hMZOPfL2M","template_id":"wxsimSubAppointmentBooked000000000000000003"}"#,
+    ),
+    (
+        "/_sim/interactions",
+        r#"{"openid":"o6_bmjrPTlm6_2sgVt7hMZOPfL2M","secs_ago":172801}"#,
+    ),
     (
         "/connect/oauth2/authorize",
         "appid=wx5d3ad7e0c0ffee00&redirect_uri=http%3A%2F%2F127.0.0.1%2Fempower%2F&scope=snsapi_userinfo&state=abc&user=0&action=allow",

@@ -1,6 +1,6 @@
 //! The `wxgate` command line: this file parses it and sets up what every command shares; each
 //! command group has its file: [`serve`], [`sim`], [`demo`], [`token`], [`menu`], [`users`],
-//! [`quota`], [`followers`] (also `wxgate tags`), [`qrcode`], [`media`].
+//! [`quota`], [`followers`] (also `wxgate tags`), [`qrcode`], [`media`], [`send`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,6 +22,7 @@ mod media;
 mod menu;
 mod qrcode;
 mod quota;
+mod send;
 mod serve;
 mod sim;
 mod token;
@@ -32,6 +33,7 @@ use followers::{FollowersAction, TagsAction};
 use media::MediaAction;
 use menu::MenuAction;
 use qrcode::QrCodeAction;
+use send::SendAction;
 use token::TokenAction;
 use users::UsersAction;
 
@@ -114,6 +116,12 @@ enum Command {
         #[command(subcommand)]
         action: TagsAction,
     },
+    /// Messages to a user: template messages, subscription notices, customer-service messages,
+    /// and the log of what was sent.
+    Send {
+        #[command(subcommand)]
+        action: SendAction,
+    },
     /// Run the simulator and the server together on loopback: try the login, the chat with
     /// the account and its menu with no WeChat account and no internet.
     Demo {
@@ -195,6 +203,7 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Token { action } => token::run(action).await,
         Command::Menu { action } => menu::run(action).await,
         Command::Users { action } => users::run(action).await,
+        Command::Send { action } => send::run(action).await,
         Command::Quota { account, path } => quota::quota(account, path).await,
         Command::Rid { account, rid } => quota::rid(account, rid).await,
         Command::Followers { action } => followers::run(action).await,

@@ -1,6 +1,7 @@
 //! The database, and every SQL query wxgate runs: users and their OAuth tokens ([`users`]), the
-//! platform credentials ([`credentials`]), browser sessions ([`sessions`]) and the account's
-//! followers and tags ([`followers`]).
+//! platform credentials ([`credentials`]), browser sessions ([`sessions`]), the account's
+//! followers and tags ([`followers`]), its QR codes and media, and the messages sent to users
+//! ([`sends`]).
 //!
 //! Two engines, one set of queries: SQLite for the embedded deployment (a file next to the
 //! binary) and PostgreSQL for several instances. The queries are written once, in the SQL both
@@ -10,6 +11,7 @@
 
 pub mod credentials;
 pub mod followers;
+pub mod sends;
 pub mod sessions;
 pub mod users;
 // QR codes and media (issue 9).

@@ -3,7 +3,9 @@
 //! `GET`/`PUT`/`DELETE /admin/menu`, `GET /admin/users`, followers and tags (`GET
 //! /admin/followers`, `PUT /admin/followers/{openid}/remark`, `/admin/tags[/{tag}[/followers]]`,
 //! `/admin/blacklist`), `GET`/`POST /admin/qrcodes` (QR codes with scenes), `GET /admin/media`
-//! and `DELETE /admin/media/{media_id}`. Every request needs
+//! and `DELETE /admin/media/{media_id}`, and messages to a user (`POST
+//! /admin/messages/{template,subscribe,custom}`, `GET /admin/messages`, in `admin/messages.rs`).
+//! Every request needs
 //! `Authorization: Bearer $WXGATE_ADMIN_TOKEN` (compared in constant time); without that
 //! setting the whole surface is off. This replaces the seed's open `/access/`, `/menu/` and
 //! `/dlmenu/`, which let anyone read the access_token or rewrite the menu.
@@ -18,7 +20,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -30,6 +32,8 @@ use crate::http::rate_limit;
 use crate::menus::file::{MenuFormat, parse_menu_file};
 use crate::menus::{PublishError, Published, publish_menu};
 use crate::state::AppState;
+
+mod messages;
 
 /// Every path this router serves starts with this.
 pub const PREFIX: &str = "/admin";
@@ -90,6 +94,24 @@ pub fn router(app: &AppState) -> Router<AppState> {
             "/admin/media/{media_id}",
             axum::routing::delete(media_delete).fallback(wrong_method),
         )
+        // Messages to a user (admin/messages.rs).
+        .route("/admin/messages", get(messages::log).fallback(wrong_method))
+        .route(
+            "/admin/messages/template",
+            post(messages::template).fallback(wrong_method),
+        )
+        .route(
+            "/admin/messages/subscribe",
+            post(messages::subscribe).fallback(wrong_method),
+        )
+        .route(
+            "/admin/messages/custom",
+            post(messages::custom).fallback(wrong_method),
+        )
+        .route(
+            "/admin/messages/templates",
+            get(messages::templates).fallback(wrong_method),
+        )
         .route("/admin", axum::routing::any(no_such_endpoint))
         .route("/admin/", axum::routing::any(no_such_endpoint))
         .route("/admin/{*rest}", axum::routing::any(no_such_endpoint))
@@ -106,7 +128,7 @@ async fn wrong_method() -> Error {
 async fn no_such_endpoint() -> Error {
     Error::api(
         StatusCode::NOT_FOUND,
-        "no such admin endpoint: see README (/admin/token, /admin/quota, /admin/menu, /admin/users, /admin/followers, /admin/tags, /admin/blacklist, /admin/qrcodes, /admin/media)",
+        "no such admin endpoint: see README (/admin/token, /admin/quota, /admin/menu, /admin/users, /admin/followers, /admin/tags, /admin/blacklist, /admin/qrcodes, /admin/media, /admin/messages)",
     )
 }
 

@@ -122,7 +122,7 @@ async fn send_late_reply(
     }
     let result = server.platform.send_custom_message(&message).await;
     crate::metrics::late_reply(if result.is_ok() { "sent" } else { "failed" });
-    match result {
+    match &result {
         Ok(()) => tracing::info!(
             %id,
             after_ms,
@@ -134,10 +134,21 @@ async fn send_late_reply(
             after_ms,
             msgtype = message.msg_type(),
             errcode = e.errcode().map(|c| c.0),
-            problem = %explain_custom_send(&e),
+            problem = %explain_custom_send(e),
             "could not send the late reply as a customer-service message; not retried"
         ),
     }
+    // In the send log with the other messages to users (`wxgate send log`).
+    let _ = crate::sends::record(
+        &server.db,
+        openid.as_str(),
+        "custom",
+        Some(message.msg_type()),
+        None,
+        crate::sends::Caller::LateReply,
+        result.map(|()| None),
+    )
+    .await;
 }
 
 /// [`crate::platform::explain`], with why a transport failure is not retried.
