@@ -41,8 +41,8 @@ use users::UsersAction;
 #[command(
     name = "wxgate",
     version,
-    about = "The whole backend of a WeChat Official Account (公众号): web login, the message server, menus, JS-SDK, and an offline WeChat simulator.",
-    long_about = "The whole backend of a WeChat Official Account (公众号): web login (网页授权), the message server (/weixin/), the base access_token, custom menus, JS-SDK signatures, and an offline WeChat simulator.\n\nNew here? `wxgate demo` runs everything on loopback with no WeChat account.",
+    about = "The whole backend of a WeChat Official Account (公众号): web login, the message server, menus, JS-SDK, QR codes, media, notifications, followers, an API gateway, and an offline WeChat simulator.",
+    long_about = "The whole backend of a WeChat Official Account (公众号): web login (网页授权), the message server (/weixin/), the base access_token, custom menus, JS-SDK signatures, QR codes with scenes, media, notifications and customer-service messages, followers and tags, an API gateway for the account's other programs with Prometheus metrics, and an offline WeChat simulator.\n\nNew here? `wxgate demo` runs everything on loopback with no WeChat account.",
     after_help = config_help()
 )]
 struct Cli {
