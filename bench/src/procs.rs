@@ -153,6 +153,15 @@ pub fn write_rules(dir: &Path) -> Result<PathBuf, String> {
     let rules = dir.join("rules.toml");
     std::fs::write(&rules, include_str!("../../crates/wxgate/src/demo.toml"))
         .map_err(|e| e.to_string())?;
+    // The demo's image reply names a file next to the rules.
+    std::fs::create_dir_all(dir.join("media"))
+        .and_then(|()| {
+            std::fs::write(
+                dir.join("media/welcome.png"),
+                include_bytes!("../../crates/wxgate/src/demo-welcome.png"),
+            )
+        })
+        .map_err(|e| e.to_string())?;
     Ok(rules)
 }
 

@@ -105,18 +105,60 @@ pub const DEMO_SCENE: &str = "metro_poster";
 /// The picture of the demo's image reply (made for the demo, no one else's).
 const DEMO_PICTURE: &[u8] = include_bytes!("../demo-welcome.png");
 
-/// The folder the demo's rules name files in: `<temp dir>/wxgate-demo`, with
-/// `media/welcome.png` written there (only when missing or different, so its upload is reused),
-/// so the demo works from any working directory.
+/// The folder the demo's rules name files in: `<temp dir>/wxgate-demo-<uid>`, private to the
+/// user (0700, checked to be a real directory the user owns, so another local user cannot
+/// plant a symlink there), with `media/welcome.png` written (only when missing or different,
+/// so its upload is reused), so the demo works from any working directory.
 pub fn demo_media_dir() -> Result<PathBuf, String> {
-    let dir = std::env::temp_dir().join("wxgate-demo");
-    let file = dir.join("media").join("welcome.png");
+    let dir = std::env::temp_dir().join(private_name("wxgate-demo"));
+    let media = dir.join("media");
+    let file = media.join("welcome.png");
+    let fail =
+        |e: std::io::Error| format!("cannot write the demo's picture {}: {e}", file.display());
+    private_dir(&dir).map_err(fail)?;
+    private_dir(&media).map_err(fail)?;
     if std::fs::read(&file).ok().as_deref() != Some(DEMO_PICTURE) {
-        std::fs::create_dir_all(dir.join("media"))
-            .and_then(|()| std::fs::write(&file, DEMO_PICTURE))
-            .map_err(|e| format!("cannot write the demo's picture {}: {e}", file.display()))?;
+        std::fs::write(&file, DEMO_PICTURE).map_err(fail)?;
     }
     Ok(dir)
+}
+
+#[cfg(unix)]
+fn private_name(base: &str) -> String {
+    // SAFETY: getuid cannot fail and touches no memory.
+    format!("{base}-{}", unsafe { libc::getuid() })
+}
+
+#[cfg(not(unix))]
+fn private_name(base: &str) -> String {
+    base.to_owned()
+}
+
+/// Creates `dir` readable by its owner only, or checks that the one there is a directory (not a
+/// symlink) this user owns and nobody else can write to.
+fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    match builder.create(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let meta = std::fs::symlink_metadata(dir)?;
+    let refuse = |why: &str| Err(std::io::Error::other(format!("{} {why}", dir.display())));
+    if !meta.file_type().is_dir() {
+        return refuse("is not a directory");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: as above.
+        if meta.uid() != unsafe { libc::getuid() } || meta.mode() & 0o022 != 0 {
+            return refuse("belongs to another user or others may write to it");
+        }
+    }
+    Ok(())
 }
 
 /// The reply rules the demo ships (src/demo.toml): a QR scene's welcome, a welcome on subscribe,
@@ -129,4 +171,36 @@ pub fn demo_rules() -> Vec<toml::Value> {
         .as_array()
         .expect("src/demo.toml has [[rules]]")
         .clone()
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::private_dir;
+
+    /// Another local user could plant a symlink at the demo's folder in the shared temp dir;
+    /// the demo must not write through it.
+    #[test]
+    fn a_planted_symlink_or_open_folder_is_refused() {
+        let base = std::env::temp_dir().join(format!(
+            "wxgate-private-dir-test-{}",
+            wechat::State::generate().as_str()
+        ));
+        std::fs::create_dir(&base).unwrap();
+        let target = base.join("elsewhere");
+        std::fs::create_dir(&target).unwrap();
+        let link = base.join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(private_dir(&link).is_err(), "a symlink");
+        let open = base.join("open");
+        std::fs::create_dir(&open).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(private_dir(&open).is_err(), "a folder anyone may write to");
+        let fresh = base.join("fresh");
+        private_dir(&fresh).unwrap();
+        let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        private_dir(&fresh).unwrap();
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 }
