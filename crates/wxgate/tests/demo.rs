@@ -9,6 +9,15 @@ use std::process::{Command, Stdio};
 use common::{Browser, PANDA};
 use reqwest::StatusCode;
 
+/// Removes the test's folder however the test ends.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[tokio::test]
 async fn the_demo_logs_in_end_to_end_and_never_logs_a_secret() {
     let dir = std::env::temp_dir().join(format!(
@@ -16,6 +25,7 @@ async fn the_demo_logs_in_end_to_end_and_never_logs_a_secret() {
         wechat::State::generate().as_str()
     ));
     std::fs::create_dir_all(&dir).unwrap();
+    let _cleanup = RemoveOnDrop(dir.clone());
     let db = dir.join("demo.db");
     let log = dir.join("stderr.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_wxgate"))
