@@ -602,6 +602,8 @@ async fn menu_commands_validate_push_diff_and_delete() {
     assert!(out.contains("no menu published yet"), "{out}");
     // Every command reused the one stored token.
     assert_eq!(sim.sim.calls("/cgi-bin/stable_token"), 1);
+    let _ = std::fs::remove_file(&bad);
+    let _ = std::fs::remove_file(&changed);
 }
 
 #[tokio::test]
@@ -635,6 +637,7 @@ async fn conditional_menus_push_trymatch_and_delete_by_menuid() {
     .unwrap();
     let (ok, out) = wxgate(&sim, &db, &["menu", "push", android.to_str().unwrap()]).await;
     assert!(!ok && out.contains("matchrule"), "{out}");
+    let _ = std::fs::remove_file(&android);
 }
 
 #[tokio::test]
@@ -736,6 +739,8 @@ async fn menu_diff_of_a_conditional_file_compares_with_the_menu_of_its_matchrule
         out.contains(&format!("conditional menu {android_id}")),
         "{out}"
     );
+    let _ = std::fs::remove_file(&android);
+    let _ = std::fs::remove_file(&tagged);
 }
 
 #[tokio::test]
