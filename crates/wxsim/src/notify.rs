@@ -652,7 +652,9 @@ pub async fn interaction(State(sim): State<Simulator>, body: Bytes) -> Response 
         return bad_request(format!("no simulated user has the openid {:?}", i.openid));
     }
     if i.unfollowed {
+        // As an unsubscribe push would: the 48 h window closes and the follower list agrees.
         sim.platform().record_unfollow(&i.openid);
+        sim.record_follow(&i.openid, None);
     } else {
         let at = sim.unix_time().saturating_sub(i.secs_ago.unwrap_or(0));
         sim.platform().record_interaction(&i.openid, at);

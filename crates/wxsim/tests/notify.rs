@@ -92,6 +92,10 @@ async fn a_template_message_is_checked_and_delivered() {
         .await
         .unwrap();
     assert_eq!(unfollowed.status(), 204);
+    assert!(
+        !s.sim.follows(ZHANG),
+        "the follower list agrees (user/get, 扫一扫)"
+    );
     assert_eq!(
         post(&s, SEND, &token, shipped(ZHANG, "茶")).await["errcode"],
         43004
