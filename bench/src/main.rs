@@ -10,7 +10,9 @@
 //! (default 5), `--concurrency N` connections (default 16), `--only NAME` (a substring of a
 //! scenario name), `--bin PATH` (the wxgate binary, default target/release/wxgate; the bare
 //! server is `wxgate-bare` next to it), `--cluster`
-//! (the cluster deployment next to the embedded one: [`cluster`]).
+//! (the cluster deployment next to the embedded one: [`cluster`]), `--wrap 'COMMAND ARGS'`
+//! (the measured `wxgate serve` runs under that command: a profiler such as
+//! `valgrind --tool=callgrind` or `perf record -g`).
 
 mod cluster;
 mod load;
@@ -75,6 +77,9 @@ struct Args {
     only: Option<String>,
     bin: String,
     cluster: bool,
+    /// A command the measured `wxgate serve` runs under (`perf record -g`, `valgrind
+    /// --tool=callgrind`…), split on spaces.
+    wrap: Vec<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -84,6 +89,7 @@ fn parse_args() -> Result<Args, String> {
         only: None,
         bin: "target/release/wxgate".into(),
         cluster: false,
+        wrap: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -100,9 +106,10 @@ fn parse_args() -> Result<Args, String> {
             "--only" => args.only = Some(value()?),
             "--bin" => args.bin = value()?,
             "--cluster" => args.cluster = true,
+            "--wrap" => args.wrap = value()?.split_whitespace().map(str::to_owned).collect(),
             "-h" | "--help" => {
                 return Err(
-                    "usage: wxgate-bench [--seconds N] [--concurrency N] [--only NAME] [--bin PATH] [--cluster]"
+                    "usage: wxgate-bench [--seconds N] [--concurrency N] [--only NAME] [--bin PATH] [--cluster] [--wrap 'PROFILER ARGS']"
                         .into(),
                 );
             }
@@ -505,7 +512,7 @@ async fn standalone(args: &Args) -> Result<bool, String> {
     }
     let started = std::time::Instant::now();
     let server = procs::Proc(
-        procs::wxgate(&bin, &env)
+        procs::wrapped(&args.wrap, &bin, &env)
             .arg("serve")
             .spawn()
             .map_err(|e| e.to_string())?,
@@ -592,5 +599,11 @@ async fn standalone(args: &Args) -> Result<bool, String> {
             failed = true;
         }
     }
+    // A profiler writes its output when the program it runs exits.
+    server.stop(Duration::from_secs(if args.wrap.is_empty() {
+        5
+    } else {
+        120
+    }));
     Ok(!failed)
 }

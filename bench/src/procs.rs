@@ -37,6 +37,23 @@ impl Proc {
     }
 }
 
+impl Proc {
+    /// Asks the process to stop (SIGTERM) and waits up to `grace` for it before killing it: a
+    /// server finishes its requests, a profiler it runs under writes its output.
+    pub fn stop(mut self, grace: Duration) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -70,7 +87,19 @@ pub fn free_port() -> u16 {
 
 /// `bin` with no inherited `WXGATE_*` settings, `env` instead, quiet logs.
 pub fn wxgate(bin: &Path, env: &[(String, String)]) -> Command {
-    let mut command = Command::new(bin);
+    wrapped(&[], bin, env)
+}
+
+/// [`wxgate`] run under `wrap` (a profiler and its arguments), if not empty.
+pub fn wrapped(wrap: &[String], bin: &Path, env: &[(String, String)]) -> Command {
+    let mut command = match wrap.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
     for (k, _) in std::env::vars() {
         if k.starts_with("WXGATE_") {
             command.env_remove(k);
