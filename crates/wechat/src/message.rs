@@ -16,10 +16,9 @@
 use std::borrow::Cow;
 use std::str::FromStr;
 
-use quick_xml::Reader;
-use quick_xml::events::Event;
-
 use crate::types::OpenId;
+
+mod xml;
 
 /// Deeper nesting than any WeChat push uses (the deepest, `SendPicsInfo/PicList/item/PicMd5Sum`
 /// under `<xml>`, is 5).
@@ -168,141 +167,34 @@ pub(crate) fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
+/// Whether every character of `s` is an XML 1.0 `Char` ([`is_xml_char`]), checked on bytes:
+/// in UTF-8 the only characters it excludes are the C0 controls other than tab, LF and CR
+/// (single bytes below 0x20) and U+FFFE / U+FFFF (`EF BF BE`, `EF BF BF`); surrogates cannot
+/// occur in a `str`. A push is checked in one pass over its bytes, not decoded char by char.
+pub(crate) fn all_xml_chars(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    let controls = bytes
+        .iter()
+        .any(|&b| b < 0x20 && b != b'\t' && b != b'\n' && b != b'\r');
+    !controls
+        && !bytes
+            .windows(3)
+            .any(|w| w[0] == 0xEF && w[1] == 0xBF && (w[2] == 0xBE || w[2] == 0xBF))
+}
+
 /// Drops the characters XML 1.0 forbids (and a leading BOM) before parsing.
 fn sanitize(body: &str) -> Cow<'_, str> {
     let body = body.strip_prefix('\u{FEFF}').unwrap_or(body);
-    if body.chars().all(is_xml_char) {
+    if all_xml_chars(body) {
         Cow::Borrowed(body)
     } else {
         Cow::Owned(body.chars().filter(|&c| is_xml_char(c)).collect())
     }
 }
 
-struct Frame {
-    name: String,
-    children: Fields,
-    text: String,
-}
-
 /// Parses a `<xml>` body into its element tree. Safe on any input: see the module doc.
 pub fn parse_xml_fields(body: &str) -> Result<Fields, MessageError> {
-    let clean = sanitize(body);
-    let mut reader = Reader::from_str(&clean);
-    reader.config_mut().expand_empty_elements = true;
-    reader.config_mut().check_end_names = true;
-
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut root: Option<Fields> = None;
-    let mut elements = 0usize;
-    loop {
-        let event = reader
-            .read_event()
-            .map_err(|e| MessageError::Xml(e.to_string()))?;
-        match event {
-            Event::DocType(_) => return Err(MessageError::Doctype),
-            Event::Start(start) => {
-                if start.name().0.len() > MAX_NAME_LEN {
-                    return Err(MessageError::NameTooLong);
-                }
-                let name = start.name().0.to_owned();
-                if root.is_some() {
-                    return Err(MessageError::TrailingContent);
-                }
-                if stack.is_empty() && name != "xml" {
-                    return Err(MessageError::WrongRoot(name.chars().take(64).collect()));
-                }
-                if stack.len() >= MAX_DEPTH {
-                    return Err(MessageError::TooDeep);
-                }
-                elements += 1;
-                if elements > MAX_ELEMENTS {
-                    return Err(MessageError::TooManyElements);
-                }
-                stack.push(Frame {
-                    name,
-                    children: Fields::default(),
-                    text: String::new(),
-                });
-            }
-            Event::End(_) => {
-                // check_end_names makes quick-xml reject mismatched or unopened ends.
-                let Some(frame) = stack.pop() else {
-                    return Err(MessageError::Xml("unexpected end tag".to_owned()));
-                };
-                let value = if frame.children.is_empty() {
-                    Field::Text(frame.text)
-                } else {
-                    Field::Nested(frame.children)
-                };
-                match stack.last_mut() {
-                    Some(parent) => {
-                        if parent.children.len() >= MAX_CHILDREN
-                            && parent.children.get(&frame.name).is_none()
-                        {
-                            return Err(MessageError::TooManyChildren);
-                        }
-                        parent.children.insert(frame.name, value)
-                    }
-                    None => {
-                        root = Some(match value {
-                            Field::Nested(f) => f,
-                            _ => Fields::default(),
-                        })
-                    }
-                }
-            }
-            Event::Text(text) => {
-                let content = text.xml10_content();
-                match stack.last_mut() {
-                    Some(frame) => frame.text.push_str(&content),
-                    None if content.trim().is_empty() => {}
-                    None if root.is_some() => return Err(MessageError::TrailingContent),
-                    None => return Err(MessageError::NoRoot),
-                }
-            }
-            Event::CData(cdata) => match stack.last_mut() {
-                Some(frame) => frame.text.push_str(&cdata.xml10_content()),
-                None => return Err(MessageError::TrailingContent),
-            },
-            Event::GeneralRef(reference) => {
-                let Some(frame) = stack.last_mut() else {
-                    return Err(MessageError::TrailingContent);
-                };
-                if reference.is_char_ref() {
-                    // Invalid or XML-forbidden character references are dropped, like raw ones.
-                    if let Ok(Some(c)) = reference.resolve_char_ref()
-                        && is_xml_char(c)
-                    {
-                        frame.text.push(c);
-                    }
-                } else {
-                    let c = match &*reference {
-                        "lt" => '<',
-                        "gt" => '>',
-                        "amp" => '&',
-                        "apos" => '\'',
-                        "quot" => '"',
-                        other => {
-                            return Err(MessageError::UnknownEntity(
-                                other.chars().take(64).collect(),
-                            ));
-                        }
-                    };
-                    frame.text.push(c);
-                }
-            }
-            Event::Empty(_) => {
-                // Unreachable with expand_empty_elements; refuse rather than mis-parse.
-                return Err(MessageError::Xml("unexpected empty element".to_owned()));
-            }
-            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
-            Event::Eof => break,
-        }
-    }
-    if !stack.is_empty() {
-        return Err(MessageError::Xml("unclosed element".to_owned()));
-    }
-    root.ok_or(MessageError::NoRoot)
+    xml::read(&sanitize(body))
 }
 
 /// The `Encrypt` element of a safe- or compatible-mode body.
@@ -502,21 +394,36 @@ impl Incoming {
     /// because MsgId alone has been seen to collide between users (docs/field-lessons.md
     /// row 10): two users' messages must never share a reply.
     pub fn dedup_key(&self) -> String {
+        self.dedup_key_under("")
+    }
+
+    /// [`Self::dedup_key`] after `prefix`, written in one allocation.
+    pub fn dedup_key_under(&self, prefix: &str) -> String {
         let msg_id = ["MsgId", "MsgID"]
             .iter()
             .filter_map(|n| self.fields.text(n))
             .map(str::trim)
             .find(|id| !id.is_empty());
+        let from = self.envelope.from_user_name.as_str();
+        let mut key = String::with_capacity(prefix.len() + from.len() + 48);
+        key.push_str(prefix);
         match msg_id {
-            Some(id) => format!("msg:{}:{id}", self.envelope.from_user_name),
-            None => format!(
-                "evt:{}:{}:{}:{}",
-                self.envelope.from_user_name,
-                self.envelope.create_time,
-                self.event().unwrap_or(""),
-                self.fields.text("EventKey").unwrap_or("")
-            ),
+            Some(id) => {
+                for part in ["msg:", from, ":", id] {
+                    key.push_str(part);
+                }
+            }
+            None => {
+                let mut time = itoa::Buffer::new();
+                let time = time.format(self.envelope.create_time);
+                let event = self.event().unwrap_or("");
+                let event_key = self.fields.text("EventKey").unwrap_or("");
+                for part in ["evt:", from, ":", time, ":", event, ":", event_key] {
+                    key.push_str(part);
+                }
+            }
         }
+        key
     }
 }
 
@@ -741,4 +648,26 @@ fn typed_event(v: &View<'_>) -> Result<Message, MessageError> {
             event: Some(event).filter(|e| !e.is_empty()),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The byte-level check agrees with the character-level definition on any text,
+        /// including the non-characters and controls it looks for.
+        #[test]
+        fn all_xml_chars_is_is_xml_char_on_every_character(
+            s in "(\\PC|[\\x00-\\x1f]|\\u{FFFE}|\\u{FFFF}|\\u{FFFD}|\\u{EFBF}|\\u{10FFFF}|\\u{7F}){0,40}"
+        ) {
+            prop_assert_eq!(all_xml_chars(&s), s.chars().all(is_xml_char));
+        }
+
+        #[test]
+        fn all_xml_chars_agrees_on_any_string(s in any::<String>()) {
+            prop_assert_eq!(all_xml_chars(&s), s.chars().all(is_xml_char));
+        }
+    }
 }

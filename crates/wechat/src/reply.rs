@@ -143,7 +143,9 @@ impl Reply {
         x.push_str("<xml>");
         cdata_element(&mut x, "ToUserName", to_user);
         cdata_element(&mut x, "FromUserName", from_user);
-        x.push_str(&format!("<CreateTime>{create_time}</CreateTime>"));
+        x.push_str("<CreateTime>");
+        x.push_str(itoa::Buffer::new().format(create_time));
+        x.push_str("</CreateTime>");
         cdata_element(&mut x, "MsgType", self.msg_type());
         match self {
             Reply::Text { content } => cdata_element(&mut x, "Content", content),
@@ -230,12 +232,17 @@ fn cdata_element(out: &mut String, name: &str, value: &str) {
 
 /// Writes `value` as CDATA: forbidden characters dropped, `]]>` split as `]]]]><![CDATA[>`.
 fn push_cdata(out: &mut String, value: &str) {
-    let clean: String = value
-        .chars()
-        .filter(|&c| crate::message::is_xml_char(c))
-        .collect();
     out.push_str("<![CDATA[");
-    out.push_str(&clean.replace("]]>", "]]]]><![CDATA[>"));
+    if crate::message::all_xml_chars(value) && !value.contains("]]>") {
+        // Nearly every value: written as it is.
+        out.push_str(value);
+    } else {
+        let clean: String = value
+            .chars()
+            .filter(|&c| crate::message::is_xml_char(c))
+            .collect();
+        out.push_str(&clean.replace("]]>", "]]]]><![CDATA[>"));
+    }
     out.push_str("]]>");
 }
 

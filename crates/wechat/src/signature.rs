@@ -22,22 +22,47 @@ pub fn nonce() -> String {
 
 /// SHA-1 of the parts sorted by bytes and joined without separator, as lowercase hex.
 pub fn sign(parts: &[&str]) -> String {
-    let mut sorted = parts.to_vec();
+    let hex = sign_hex(parts);
+    // Hex digits are ASCII.
+    String::from_utf8_lossy(&hex).into_owned()
+}
+
+/// [`sign`] into a buffer on the stack: checking a push allocates nothing.
+fn sign_hex(parts: &[&str]) -> [u8; 40] {
+    // A push signs 3 or 4 parts; more are sorted in a vector.
+    let mut few = [""; 4];
+    let mut many = Vec::new();
+    let sorted: &mut [&str] = if parts.len() <= few.len() {
+        few[..parts.len()].copy_from_slice(parts);
+        &mut few[..parts.len()]
+    } else {
+        many.extend_from_slice(parts);
+        &mut many
+    };
     sorted.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
     let mut hasher = Sha1::new();
-    for part in sorted {
+    for part in sorted.iter() {
         hasher.update(part.as_bytes());
     }
-    hex::encode(hasher.finalize())
+    let mut hex = [0u8; 40];
+    // 20 bytes always fit 40 hex digits.
+    let _ = hex::encode_to_slice(hasher.finalize(), &mut hex);
+    hex
 }
 
 /// Whether `expected_hex` (from the query string, any letter case) is the signature of `parts`.
 /// Constant-time in the signature bytes; never panics, whatever the input.
 pub fn verify(expected_hex: &str, parts: &[&str]) -> bool {
-    let computed = sign(parts);
-    let expected = expected_hex.trim().to_ascii_lowercase();
-    // `ct_eq` on slices of different lengths is false without comparing contents.
-    expected.as_bytes().ct_eq(computed.as_bytes()).into()
+    let computed = sign_hex(parts);
+    let expected = expected_hex.trim().as_bytes();
+    let mut lower = [0u8; 40];
+    if expected.len() != lower.len() {
+        return false;
+    }
+    for (l, e) in lower.iter_mut().zip(expected) {
+        *l = e.to_ascii_lowercase();
+    }
+    lower.ct_eq(&computed).into()
 }
 
 /// The server Token (服务器配置 → 令牌): the shared secret behind both signatures.

@@ -12,7 +12,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use wechat::OpenId;
 use wechat::api::CustomMessage;
 use wechat::message::Incoming;
@@ -20,8 +19,7 @@ use wechat::reply::Reply;
 
 use super::MessageServer;
 
-/// The passive reply if the handler has one within `deadline`, as compact JSON (what the
-/// deduplication remembers for retries; each copy writes its XML); empty for "nothing to say"
+/// The passive reply if the handler has one within `deadline`; `None` for "nothing to say"
 /// (WeChat gets `success`). `remember`: how long the push is remembered (for the marker).
 /// The flag says whether the deadline passed (the reply, if any, goes later).
 pub async fn answer_within(
@@ -29,7 +27,7 @@ pub async fn answer_within(
     incoming: Incoming,
     deadline: Duration,
     remember: Duration,
-) -> (Bytes, bool) {
+) -> (Option<Reply>, bool) {
     let started = std::time::Instant::now();
     // Shared with the handler, which may outlive this call (a late reply needs the push too).
     let incoming = Arc::new(incoming);
@@ -40,13 +38,7 @@ pub async fn answer_within(
     };
     let mut work = Box::pin(handler);
     match tokio::time::timeout(deadline, &mut work).await {
-        Ok(reply) => (
-            reply
-                .and_then(|r| serde_json::to_vec(&r).ok())
-                .map(Bytes::from)
-                .unwrap_or_default(),
-            false,
-        ),
+        Ok(reply) => (reply, false),
         Err(_) => {
             tracing::warn!(
                 id = %incoming.dedup_key(),
@@ -57,7 +49,7 @@ pub async fn answer_within(
                 let reply = work.await;
                 send_late_reply(&server, &incoming, reply, started.elapsed(), remember).await;
             });
-            (Bytes::new(), true)
+            (None, true)
         }
     }
 }

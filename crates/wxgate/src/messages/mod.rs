@@ -23,11 +23,12 @@ pub mod rules;
 mod signatures;
 pub mod webhook;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use bytes::Bytes;
 use wechat::crypto::{KeyUsed, MessageCrypt};
 use wechat::message::Incoming;
 use wechat::reply::Reply;
@@ -54,11 +55,6 @@ const RETRY_WINDOW: Duration = Duration::from_secs(60);
 /// first copy); after that only the push's key is remembered, and a copy gets `success`.
 const REPLY_KEPT: Duration = Duration::from_secs(30);
 
-/// How a push's run ended, as this copy saw it (for `wxgate_pushes_total`).
-const NOT_RUN: u8 = 0;
-const RAN: u8 = 1;
-const RAN_LATE: u8 = 2;
-
 /// The query string WeChat signs a push or a URL check with.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct PushQuery {
@@ -79,7 +75,19 @@ impl PushQuery {
     /// A parameter given twice is refused: which of the two was signed would be a guess.
     pub fn parse(query: &str) -> Result<PushQuery, Duplicate> {
         let mut q = PushQuery::default();
-        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        // WeChat's parameters are digits, hex and letters: a pair is decoded (as
+        // application/x-www-form-urlencoded) only when it has something to decode.
+        let pairs = query.split('&').filter(|p| !p.is_empty()).map(|pair| {
+            if pair.bytes().any(|b| b == b'%' || b == b'+') {
+                url::form_urlencoded::parse(pair.as_bytes())
+                    .next()
+                    .unwrap_or_default()
+            } else {
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                (Cow::Borrowed(name), Cow::Borrowed(value))
+            }
+        });
+        for (name, value) in pairs {
             let field = match name.as_ref() {
                 "signature" => &mut q.signature,
                 "timestamp" => &mut q.timestamp,
@@ -354,7 +362,7 @@ impl MessageServer {
 
         // 5. Deduplicate (across instances) and handle, within the deadline; past it, by
         //    customer-service message.
-        let key = format!("push:{}", incoming.dedup_key());
+        let key = incoming.dedup_key_under("push:");
         let deadline = self.config.deadline;
         // Who the passive reply goes to, and from: the sender and the account, swapped.
         let (user, account) = (
@@ -362,34 +370,43 @@ impl MessageServer {
             incoming.envelope.to_user_name.clone(),
         );
         let msg_type = incoming.envelope.msg_type.clone();
-        // Set by the run, if this copy is the one that runs it: how it ended, for metrics.
-        let ran = Arc::new(AtomicU8::new(NOT_RUN));
+        // Set by the run, if this copy is the one that runs it: how it ended (for metrics) and
+        // its reply, which this copy then writes without reading it back from the store.
+        let ran: Arc<OnceLock<(bool, Option<Reply>)>> = Arc::new(OnceLock::new());
         let answered = late::answer_within(self.clone(), incoming, deadline, remember);
-        let flag = ran.clone();
+        let slot = ran.clone();
         let work = Box::pin(async move {
             let (reply, late) = answered.await;
-            flag.store(if late { RAN_LATE } else { RAN }, Ordering::Relaxed);
-            reply
+            // What is remembered for retries is the reply itself, compact; its XML is written
+            // per copy (CreateTime is the copy's).
+            let stored = reply
+                .as_ref()
+                .and_then(|r| serde_json::to_vec(r).ok())
+                .map(Bytes::from)
+                .unwrap_or_default();
+            let _ = slot.set((late, reply));
+            stored
         });
         let lease = deadline + DEDUP_GRACE + Duration::from_secs(1);
-        let reply = match tokio::time::timeout(
+        let stored = tokio::time::timeout(
             deadline + DEDUP_GRACE,
             self.flights
                 .run(&key, lease, remember, REPLY_KEPT.min(remember), work),
         )
-        .await
-        {
-            // What is remembered is the reply itself, compact; its XML is written per copy.
-            Ok(Some(reply)) if !reply.is_empty() => serde_json::from_slice::<Reply>(&reply)
-                .map_err(|e| tracing::error!(error = %e, "a stored reply does not read back"))
-                .ok()
-                .map(|r| r.to_xml(user.as_str(), &account, clock::now())),
-            Ok(Some(_)) => None,
-            Ok(None) => {
+        .await;
+        let reply = match (stored, ran.get()) {
+            (Ok(Some(_)), Some((_, own))) => own.clone(),
+            (Ok(Some(stored)), None) if !stored.is_empty() => {
+                serde_json::from_slice::<Reply>(&stored)
+                    .map_err(|e| tracing::error!(error = %e, "a stored reply does not read back"))
+                    .ok()
+            }
+            (Ok(Some(_)), None) => None,
+            (Ok(None), _) => {
                 tracing::error!("message handler panicked; answered success");
                 None
             }
-            Err(_) => {
+            (Err(_), _) => {
                 tracing::error!(
                     deadline_ms = deadline.as_millis() as u64,
                     "the deduplication store did not answer in time; answered success"
@@ -397,12 +414,13 @@ impl MessageServer {
                 None
             }
         };
+        let reply = reply.map(|r| r.to_xml(user.as_str(), &account, clock::now()));
 
-        let outcome = match ran.load(Ordering::Relaxed) {
-            NOT_RUN => "deduplicated",
-            RAN_LATE => "late",
-            _ if reply.is_some() => "replied",
-            _ => "empty",
+        let outcome = match ran.get() {
+            None => "deduplicated",
+            Some((true, _)) => "late",
+            Some((false, _)) if reply.is_some() => "replied",
+            Some(_) => "empty",
         };
         crate::metrics::push(&msg_type, outcome);
 
@@ -598,6 +616,37 @@ mod tests {
         );
         // Parameters WeChat does not sign may repeat.
         assert!(PushQuery::parse("openid=a&openid=b").is_ok());
+    }
+
+    proptest::proptest! {
+        /// The fast path (pairs with nothing to decode read as they are) reads every query
+        /// as the form-urlencoded parser does.
+        #[test]
+        fn the_query_reads_as_form_urlencoded(
+            query in "((signature|timestamp|nonce|echostr|encrypt_type|msg_signature|openid|sig%6Eature|a\\+b)(=([a-z0-9]|%2B|%3d|%|\\+|=){0,6})?&?){0,8}"
+        ) {
+            let mut expected = PushQuery::default();
+            let mut duplicate = false;
+            for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+                let field = match name.as_ref() {
+                    "signature" => &mut expected.signature,
+                    "timestamp" => &mut expected.timestamp,
+                    "nonce" => &mut expected.nonce,
+                    "echostr" => &mut expected.echostr,
+                    "encrypt_type" => &mut expected.encrypt_type,
+                    "msg_signature" => &mut expected.msg_signature,
+                    _ => continue,
+                };
+                duplicate |= field.replace(value.into_owned()).is_some();
+            }
+            match PushQuery::parse(&query) {
+                Ok(q) => {
+                    proptest::prop_assert!(!duplicate);
+                    proptest::prop_assert_eq!(q, expected);
+                }
+                Err(Duplicate) => proptest::prop_assert!(duplicate),
+            }
+        }
     }
 
     #[test]

@@ -21,7 +21,14 @@ pub async fn bind(
 ) -> bool {
     // Fixed-size keys and values: a nonce or a body can be long.
     let nonce = Sha256::digest(nonce.as_bytes());
-    let key = format!("sig:{sent_at}:{}", hex::encode(&nonce[..12]));
+    let mut nonce_hex = [0u8; 24];
+    // 12 bytes always fit 24 hex digits.
+    let _ = hex::encode_to_slice(&nonce[..12], &mut nonce_hex);
+    let mut key = String::with_capacity(48);
+    key.push_str("sig:");
+    key.push_str(itoa::Buffer::new().format(sent_at));
+    key.push(':');
+    key.push_str(std::str::from_utf8(&nonce_hex).unwrap_or_default());
     let body = Sha256::digest(body.as_bytes());
     let digest = &body[..16];
     match claims.claim(&key, digest, keep).await {
