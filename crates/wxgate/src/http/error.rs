@@ -4,14 +4,12 @@
 //! asked, which the URL says: a page for a person (the login, 404s), JSON for programs
 //! (`/admin/…`, `/jssdk/…`), and plain text for WeChat's message server (its refusals are
 //! [`crate::messages::Refusal`]s). [`Error::into_response`] records the failure on an empty
-//! response; [`render`], a layer around every route, writes its body in the right form (pages
+//! response; [`render`], called by the stack around every route (`crate::http::Stack`), writes its body in the right form (pages
 //! need the templates, which only the application state has). The mapping from failure to
 //! status is written here once; internal detail goes to the log, never to the client.
 
 use axum::Json;
-use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -182,28 +180,22 @@ impl IntoResponse for Error {
 }
 
 /// Who reads the answer to a path: programs (JSON) or people (pages).
-fn wants_json(path: &str) -> bool {
+pub fn wants_json(path: &str) -> bool {
     [
         crate::http::admin::PREFIX,
         crate::http::jssdk::PREFIX,
         crate::http::api::PREFIX,
     ]
     .iter()
-    .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+    .any(|p| super::is_under(path, p))
 }
 
 /// Writes the body of every failure: a page with the templates, or JSON, by the request's
-/// path. The sessions layer (inside this one) answers a bare 500 when it cannot save a session;
-/// that becomes the 503 too, so no one ever gets an empty 500. A body over the limit is a 413
-/// that says the limit, refused before any handler when its declared length is over it.
-pub async fn render(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let path = request.uri().path();
-    let json = wants_json(path);
-    let limit = super::body_limit(&app, path);
-    if super::declares_too_much(&request, limit) {
-        return super::too_large(limit);
-    }
-    let mut response = next.run(request).await;
+/// path (`json`, [`wants_json`]). The sessions layer (inside the stack) answers a bare 500
+/// when it cannot save a session; that becomes the 503 too, so no one ever gets an empty 500.
+/// A body over `limit` is a 413 that says the limit (one whose declared length is over it is
+/// refused before any handler, by the stack: `crate::http::Stack`).
+pub fn render(app: &AppState, json: bool, limit: usize, mut response: Response) -> Response {
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
         return super::too_large(limit);
     }

@@ -20,9 +20,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use tower_http::timeout::TimeoutLayer;
+use tower::Layer;
 use tower_http::trace::TraceLayer;
 
 use crate::sessions;
@@ -36,8 +35,14 @@ pub fn is_own_path(path: &str) -> bool {
         .iter()
         .chain(health::PATHS)
         .any(|p| p.trim_end_matches('/') == bare);
-    let under = |prefix: &str| bare == prefix || bare.starts_with(&format!("{prefix}/"));
+    let under = |prefix: &str| is_under(bare, prefix);
     exact || bare.is_empty() || under(admin::PREFIX) || under(jssdk::PREFIX) || under(api::PREFIX)
+}
+
+/// Whether `path` is `prefix` itself or below it (`/admin`, `/admin/x`; not `/administer`).
+pub fn is_under(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// Bodies larger than this are refused with 413 before any handler runs (the message server
@@ -47,9 +52,8 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// The whole HTTP service: every request goes through it.
 pub type Service = tower::util::BoxCloneSyncService<Request, Response, std::convert::Infallible>;
 
-/// The routes, with what every request goes through around them. The layers wrap the routes
-/// once, from outside, rather than each route (`Router::layer`), so a request pays for one
-/// stack rather than a copy per route; sessions wrap only the pages that use them.
+/// The routes, with what every request goes through around them ([`Stack`]); sessions wrap
+/// only the pages that use them.
 pub fn router(app: AppState, store: sessions::Store) -> Service {
     let sessions = store.layer(&app.config);
     // A handler may wait for WeChat twice (code exchange, then the profile) and the database.
@@ -65,24 +69,11 @@ pub fn router(app: AppState, store: sessions::Store) -> Service {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app.clone());
-    let service = tower::ServiceBuilder::new()
-        .map_response(IntoResponse::into_response)
-        .map_response(security_headers)
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            request_timeout,
-        ))
-        .map_request(|r: Request| {
-            r.map(|body| {
-                Body::new(connection::SlowBodyLimit::new(
-                    body,
-                    connection::BODY_TIMEOUT,
-                ))
-            })
-        })
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn_with_state(app.clone(), error::render))
-        .service(routes);
+    let service = Stack {
+        app: app.clone(),
+        routes: DefaultBodyLimit::max(BODY_LIMIT).layer(routes),
+        request_timeout,
+    };
     let weixin_path = app.messages.as_ref().map(|m| m.config.path.clone());
     let mut service = Service::new(service);
     // Counted and timed only when metrics are served (WXGATE_METRICS_LISTEN).
@@ -108,11 +99,71 @@ pub fn router(app: AppState, store: sessions::Store) -> Service {
     service
 }
 
+/// What every request goes through, in one service and one future rather than a tower layer
+/// each (every layer costs a future, often a box and a clone per request; /healthz spent more
+/// in them than in hyper): a body declared over the path's limit is refused at once; the body
+/// must keep arriving ([`connection::SlowBodyLimit`]); the whole request has `request_timeout`
+/// (then a bare 503); failures are written as pages or JSON ([`error::render`]); every answer
+/// gets the [`security_headers`].
+#[derive(Clone)]
+struct Stack<R> {
+    app: AppState,
+    /// The routes, with axum's extractors held to [`BODY_LIMIT`].
+    routes: R,
+    request_timeout: Duration,
+}
+
+impl<R> tower::Service<Request> for Stack<R>
+where
+    R: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
+    R::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Response, std::convert::Infallible>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        // A router is always ready.
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let path = request.uri().path();
+        let json = error::wants_json(path);
+        let limit = body_limit(&self.app, path);
+        if declares_too_much(&request, limit) {
+            return Box::pin(std::future::ready(Ok(security_headers(too_large(limit)))));
+        }
+        let request = request.map(|body| {
+            Body::new(connection::SlowBodyLimit::new(
+                body,
+                connection::BODY_TIMEOUT,
+            ))
+        });
+        let app = self.app.clone();
+        let answer = tower::Service::call(&mut self.routes, request);
+        let request_timeout = self.request_timeout;
+        Box::pin(async move {
+            let response = match tokio::time::timeout(request_timeout, answer).await {
+                Ok(Ok(response)) => error::render(&app, json, limit, response),
+                Ok(Err(never)) => match never {},
+                Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+            };
+            Ok(security_headers(response))
+        })
+    }
+}
+
 /// The route a request is counted under in metrics: one of wxgate's own areas, never the raw
 /// path (which would make a label per URL anyone cares to type).
 pub fn route_label(path: &str, weixin_path: Option<&str>) -> &'static str {
     let bare = path.trim_end_matches('/');
-    let under = |prefix: &str| bare == prefix || bare.starts_with(&format!("{prefix}/"));
+    let under = |prefix: &str| is_under(bare, prefix);
     if weixin_path.is_some_and(|w| bare == w.trim_end_matches('/')) {
         return "weixin";
     }
@@ -183,6 +234,7 @@ fn security_headers(mut response: Response) -> Response {
         (header::CACHE_CONTROL, "no-store"),
     ];
     let headers = response.headers_mut();
+    headers.reserve(DEFAULTS.len());
     for (name, value) in DEFAULTS {
         if !headers.contains_key(&name) {
             headers.insert(name, HeaderValue::from_static(value));
