@@ -173,13 +173,14 @@ pub(crate) fn is_xml_char(c: char) -> bool {
 /// occur in a `str`. A push is checked in one pass over its bytes, not decoded char by char.
 pub(crate) fn all_xml_chars(s: &str) -> bool {
     let bytes = s.as_bytes();
-    let controls = bytes
-        .iter()
-        .any(|&b| b < 0x20 && b != b'\t' && b != b'\n' && b != b'\r');
+    // No early exit, so the compiler checks many bytes per instruction.
+    let controls = bytes.iter().fold(false, |found, &b| {
+        found | ((b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r'))
+    });
     !controls
-        && !bytes
-            .windows(3)
-            .any(|w| w[0] == 0xEF && w[1] == 0xBF && (w[2] == 0xBE || w[2] == 0xBF))
+        && !memchr::memchr_iter(0xEF, bytes).any(|i| {
+            bytes.get(i + 1) == Some(&0xBF) && matches!(bytes.get(i + 2), Some(0xBE | 0xBF))
+        })
 }
 
 /// Drops the characters XML 1.0 forbids (and a leading BOM) before parsing.

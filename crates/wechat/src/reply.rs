@@ -123,6 +123,59 @@ impl Reply {
     }
 
     /// The `MsgType` of this reply.
+    /// The same reply with every text in it (content, titles, URLs, ids) passed through `f`:
+    /// how templates in configured replies are filled.
+    pub fn map_strings(&self, mut f: impl FnMut(&str) -> String) -> Reply {
+        let mut opt = |v: &Option<String>| v.as_deref().map(&mut f);
+        match self {
+            Reply::Text { content } => Reply::Text {
+                content: f(content),
+            },
+            Reply::Image { media_id } => Reply::Image {
+                media_id: f(media_id),
+            },
+            Reply::Voice { media_id } => Reply::Voice {
+                media_id: f(media_id),
+            },
+            Reply::Video {
+                media_id,
+                title,
+                description,
+            } => Reply::Video {
+                title: opt(title),
+                description: opt(description),
+                media_id: f(media_id),
+            },
+            Reply::Music {
+                title,
+                description,
+                music_url,
+                hq_music_url,
+                thumb_media_id,
+            } => Reply::Music {
+                title: opt(title),
+                description: opt(description),
+                music_url: opt(music_url),
+                hq_music_url: opt(hq_music_url),
+                thumb_media_id: f(thumb_media_id),
+            },
+            Reply::News { articles } => Reply::News {
+                articles: articles
+                    .iter()
+                    .map(|a| Article {
+                        title: f(&a.title),
+                        description: f(&a.description),
+                        pic_url: f(&a.pic_url),
+                        url: f(&a.url),
+                    })
+                    .collect(),
+            },
+            Reply::TransferCustomerService { kf_account } => Reply::TransferCustomerService {
+                kf_account: opt(kf_account),
+            },
+        }
+    }
+
     pub fn msg_type(&self) -> &'static str {
         match self {
             Reply::Text { .. } => "text",

@@ -273,3 +273,58 @@ fn encrypted_reply_decrypts_and_verifies() {
         encrypted_reply_xml(&crypt, &token, &reply_xml, 1407743423, "xxxxxx")
     );
 }
+
+#[test]
+fn map_strings_reaches_every_text_of_every_type() {
+    let s = || "{x}".to_owned();
+    let replies = [
+        Reply::Text { content: s() },
+        Reply::Image { media_id: s() },
+        Reply::Voice { media_id: s() },
+        Reply::Video {
+            media_id: s(),
+            title: Some(s()),
+            description: Some(s()),
+        },
+        Reply::Music {
+            title: Some(s()),
+            description: Some(s()),
+            music_url: Some(s()),
+            hq_music_url: Some(s()),
+            thumb_media_id: s(),
+        },
+        Reply::News {
+            articles: vec![
+                Article {
+                    title: s(),
+                    description: s(),
+                    pic_url: s(),
+                    url: s(),
+                };
+                2
+            ],
+        },
+        Reply::TransferCustomerService {
+            kf_account: Some(s()),
+        },
+    ];
+    fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::String(s) => out.push(s.clone()),
+            serde_json::Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+            serde_json::Value::Object(m) => m
+                .iter()
+                .filter(|(k, _)| *k != "type")
+                .for_each(|(_, v)| strings(v, out)),
+            _ => {}
+        }
+    }
+    for reply in replies {
+        let mapped = reply.map_strings(|t| t.replace("{x}", "filled"));
+        let mut texts = Vec::new();
+        strings(&serde_json::to_value(&mapped).unwrap(), &mut texts);
+        assert!(!texts.is_empty());
+        assert!(texts.iter().all(|t| t == "filled"), "{mapped:?}");
+        assert_eq!(mapped.msg_type(), reply.msg_type());
+    }
+}

@@ -14,7 +14,7 @@
 //! bookkeeping this flat format does not need. The tests below keep the quick-xml reading as
 //! the reference and check that both read every body alike.
 
-use memchr::{memchr, memchr2, memchr3, memmem};
+use memchr::{memchr, memchr2, memchr3};
 
 use super::{
     Field, Fields, MAX_CHILDREN, MAX_DEPTH, MAX_ELEMENTS, MAX_NAME_LEN, MessageError, is_xml_char,
@@ -53,15 +53,15 @@ pub(super) fn read(body: &str) -> Result<Fields, MessageError> {
             if after.starts_with(['>', '?', ' ', '\t', '\r', '\n']) {
                 return Err(malformed("processing instruction without a target"));
             }
-            let end = memmem::find(after.as_bytes(), b"?>")
+            let end = find(after.as_bytes(), b"?>")
                 .ok_or_else(|| malformed("unclosed processing instruction"))?;
             pos += 2 + end + 2;
         } else if let Some(after) = rest.strip_prefix("<!--") {
-            let end = memmem::find(after.as_bytes(), b"-->")
+            let end = find(after.as_bytes(), b"-->")
                 .ok_or_else(|| malformed("unclosed comment"))?;
             pos += 4 + end + 3;
         } else if let Some(after) = rest.strip_prefix("<![CDATA[") {
-            let end = memmem::find(after.as_bytes(), b"]]>")
+            let end = find(after.as_bytes(), b"]]>")
                 .ok_or_else(|| malformed("unclosed CDATA section"))?;
             let Some(frame) = stack.last_mut() else {
                 return Err(MessageError::TrailingContent);
@@ -134,6 +134,20 @@ pub(super) fn read(body: &str) -> Result<Fields, MessageError> {
         return Err(malformed("unclosed element"));
     }
     root.ok_or(MessageError::NoRoot)
+}
+
+/// Where `needle` first occurs in `haystack`: short needles in short bodies, where building
+/// a substring searcher (`memchr::memmem`) per call costs more than the search.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = memchr(needle[0], &haystack[from..]) {
+        let at = from + i;
+        if haystack[at..].starts_with(needle) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 fn is_xml_space(c: char) -> bool {

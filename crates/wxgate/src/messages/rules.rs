@@ -297,20 +297,9 @@ fn fill(template: &str, vars: &Vars<'_>) -> String {
     out
 }
 
+/// `reply` with its placeholders filled ([`fill`]) in every text it holds.
 pub fn render(reply: &Reply, vars: &Vars<'_>) -> Reply {
-    fn walk(value: &mut serde_json::Value, vars: &Vars<'_>) {
-        match value {
-            serde_json::Value::String(s) => *s = fill(s, vars),
-            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| walk(v, vars)),
-            serde_json::Value::Object(map) => map.values_mut().for_each(|v| walk(v, vars)),
-            _ => {}
-        }
-    }
-    let Ok(mut value) = serde_json::to_value(reply) else {
-        return reply.clone();
-    };
-    walk(&mut value, vars);
-    serde_json::from_value(value).unwrap_or_else(|_| reply.clone())
+    reply.map_strings(|s| fill(s, vars))
 }
 
 #[cfg(test)]

@@ -22,7 +22,10 @@ use futures::FutureExt;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use super::table::{Evicted, Key, KeyMaker, Table};
+use super::table::{Evicted, Key, KeyHasher, KeyMaker, Table};
+
+/// A [`Key`] is already a keyed hash: the map uses it as it is.
+type KeyHashing = std::hash::BuildHasherDefault<KeyHasher>;
 use super::{Claims, Flights, Held, Locks, Work};
 use crate::throttled_log::ThrottledLog;
 
@@ -40,7 +43,7 @@ struct Inner {
     /// Their results, for `keep_result`: a reply in one allocation of its exact length.
     results: Table<Arc<[u8]>>,
     /// Runs in progress, with the channel their copies wait on.
-    running: Mutex<HashMap<Key, watch::Receiver<Option<Finished>>>>,
+    running: Mutex<HashMap<Key, watch::Receiver<Option<Finished>>, KeyHashing>>,
     claims: Table<Claimed>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     capacity: usize,
@@ -87,7 +90,7 @@ impl Memory {
             keys: KeyMaker::default(),
             done: Table::new(capacity),
             results: Table::new(capacity),
-            running: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::default()),
             claims: Table::new(capacity),
             locks: Mutex::new(HashMap::new()),
             capacity,
