@@ -208,20 +208,25 @@ pub fn encrypted_payload(fields: &Fields) -> Option<&str> {
 /// `msg_signature` over it before anything else reads the body (an unsigned body is not
 /// worth a parser's time). `None` when there is not exactly one such element.
 pub fn encrypt_element(body: &str) -> Option<&str> {
-    const OPEN: &str = "<Encrypt>";
-    const CLOSE: &str = "</Encrypt>";
-    let start = body.find(OPEN)? + OPEN.len();
-    let len = body[start..].find(CLOSE)?;
-    if body[start + len + CLOSE.len()..].contains(OPEN) {
+    const OPEN: &[u8] = b"<Encrypt>";
+    const CLOSE: &[u8] = b"</Encrypt>";
+    let bytes = body.as_bytes();
+    let start = xml::find(bytes, OPEN)? + OPEN.len();
+    let len = xml::find(&bytes[start..], CLOSE)?;
+    if xml::find(&bytes[start + len + CLOSE.len()..], OPEN).is_some() {
         return None;
     }
+    // Both tags are ASCII: these are character boundaries.
     let inner = body[start..start + len].trim();
     let inner = match inner.strip_prefix("<![CDATA[") {
         Some(rest) => rest.strip_suffix("]]>")?,
         None => inner,
     };
-    let base64 = |b: u8| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=';
-    (!inner.is_empty() && inner.bytes().all(base64)).then_some(inner)
+    // No early exit, so the compiler checks many bytes per instruction.
+    let base64 = inner.bytes().fold(true, |ok, b| {
+        ok & (b.is_ascii_alphanumeric() | (b == b'+') | (b == b'/') | (b == b'='))
+    });
+    (!inner.is_empty() && base64).then_some(inner)
 }
 
 /// The common envelope of every push (§C.2).

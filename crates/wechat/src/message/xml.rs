@@ -57,8 +57,8 @@ pub(super) fn read(body: &str) -> Result<Fields, MessageError> {
                 .ok_or_else(|| malformed("unclosed processing instruction"))?;
             pos += 2 + end + 2;
         } else if let Some(after) = rest.strip_prefix("<!--") {
-            let end = find(after.as_bytes(), b"-->")
-                .ok_or_else(|| malformed("unclosed comment"))?;
+            let end =
+                find(after.as_bytes(), b"-->").ok_or_else(|| malformed("unclosed comment"))?;
             pos += 4 + end + 3;
         } else if let Some(after) = rest.strip_prefix("<![CDATA[") {
             let end = find(after.as_bytes(), b"]]>")
@@ -138,7 +138,7 @@ pub(super) fn read(body: &str) -> Result<Fields, MessageError> {
 
 /// Where `needle` first occurs in `haystack`: short needles in short bodies, where building
 /// a substring searcher (`memchr::memmem`) per call costs more than the search.
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+pub(super) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     let mut from = 0;
     while let Some(i) = memchr(needle[0], &haystack[from..]) {
         let at = from + i;

@@ -6,7 +6,7 @@ use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -48,11 +48,11 @@ async fn index(State(app): State<AppState>, session: Session) -> Result<Response
         let html = app.templates.render_once("index.html")?;
         return Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response());
     }
-    let html = app.templates.render(
+    let html = app.templates.render_cached(
         "index.html",
         minijinja::context! { user => minijinja::Value::from(minijinja::value::Serde(&user)), notice => notice },
     )?;
-    Ok(Html(html).into_response())
+    Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
 }
 
 #[derive(Deserialize)]
