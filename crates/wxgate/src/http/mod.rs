@@ -236,9 +236,10 @@ fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.reserve(DEFAULTS.len());
     for (name, value) in DEFAULTS {
-        if !headers.contains_key(&name) {
-            headers.insert(name, HeaderValue::from_static(value));
-        }
+        // One lookup per header: set unless the handler did.
+        headers
+            .entry(name)
+            .or_insert_with(|| HeaderValue::from_static(value));
     }
     response
 }

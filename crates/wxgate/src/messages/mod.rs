@@ -57,23 +57,24 @@ const REPLY_KEPT: Duration = Duration::from_secs(30);
 
 /// The query string WeChat signs a push or a URL check with.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct PushQuery {
-    pub signature: Option<String>,
-    pub timestamp: Option<String>,
-    pub nonce: Option<String>,
-    pub echostr: Option<String>,
-    pub encrypt_type: Option<String>,
-    pub msg_signature: Option<String>,
+pub struct PushQuery<'a> {
+    pub signature: Option<Cow<'a, str>>,
+    pub timestamp: Option<Cow<'a, str>>,
+    pub nonce: Option<Cow<'a, str>>,
+    pub echostr: Option<Cow<'a, str>>,
+    pub encrypt_type: Option<Cow<'a, str>>,
+    pub msg_signature: Option<Cow<'a, str>>,
 }
 
 /// A query string that gives one of [`PushQuery`]'s parameters twice.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Duplicate;
 
-impl PushQuery {
+impl<'a> PushQuery<'a> {
     /// Reads a query string (percent-decoded; other parameters, such as `openid`, ignored).
     /// A parameter given twice is refused: which of the two was signed would be a guess.
-    pub fn parse(query: &str) -> Result<PushQuery, Duplicate> {
+    /// Values with nothing to decode are borrowed from `query`.
+    pub fn parse(query: &'a str) -> Result<PushQuery<'a>, Duplicate> {
         let mut q = PushQuery::default();
         // WeChat's parameters are digits, hex and letters: a pair is decoded (as
         // application/x-www-form-urlencoded) only when it has something to decode.
@@ -97,7 +98,7 @@ impl PushQuery {
                 "msg_signature" => &mut q.msg_signature,
                 _ => continue,
             };
-            if field.replace(value.into_owned()).is_some() {
+            if field.replace(value).is_some() {
                 return Err(Duplicate);
             }
         }
@@ -258,7 +259,7 @@ impl MessageServer {
 
     /// GET: WeChat checks the URL when the console saves it; `echostr` is echoed verbatim only
     /// when the signature is right and fresh (docs/wechat-protocol.md, "URL verification").
-    pub fn verify_url(&self, q: &PushQuery) -> Result<Answer, Refusal> {
+    pub fn verify_url(&self, q: &PushQuery<'_>) -> Result<Answer, Refusal> {
         let (Some(signature), Some(timestamp), Some(nonce), Some(echostr)) =
             (&q.signature, &q.timestamp, &q.nonce, &q.echostr)
         else {
@@ -284,11 +285,15 @@ impl MessageServer {
                 "timestamp outside the accepted window (is this server's clock right?)",
             ));
         }
-        Ok(Answer::Text(echostr.clone()))
+        Ok(Answer::Text(echostr.to_string()))
     }
 
     /// POST: a push. Counted in `wxgate_pushes_total` whatever happens.
-    pub async fn receive(self: &Arc<Self>, q: &PushQuery, body: &[u8]) -> Result<Answer, Refusal> {
+    pub async fn receive(
+        self: &Arc<Self>,
+        q: &PushQuery<'_>,
+        body: &[u8],
+    ) -> Result<Answer, Refusal> {
         let result = self.accept(q, body).await;
         if let Err(refusal) = &result {
             crate::metrics::push_refused(refusal.label());
@@ -297,7 +302,7 @@ impl MessageServer {
     }
 
     /// POST: one push (a message or an event from a user).
-    async fn accept(self: &Arc<Self>, q: &PushQuery, body: &[u8]) -> Result<Answer, Refusal> {
+    async fn accept(self: &Arc<Self>, q: &PushQuery<'_>, body: &[u8]) -> Result<Answer, Refusal> {
         let token = &self.config.token;
 
         // 1. The signature, on every push, and a fresh timestamp.
@@ -432,7 +437,7 @@ impl MessageServer {
     /// rotation).
     fn open(
         &self,
-        q: &PushQuery,
+        q: &PushQuery<'_>,
         timestamp: &str,
         nonce: &str,
         body: &str,
@@ -637,7 +642,7 @@ mod tests {
                     "msg_signature" => &mut expected.msg_signature,
                     _ => continue,
                 };
-                duplicate |= field.replace(value.into_owned()).is_some();
+                duplicate |= field.replace(value).is_some();
             }
             match PushQuery::parse(&query) {
                 Ok(q) => {
