@@ -73,16 +73,15 @@ pub fn router(app: AppState, store: sessions::Store) -> Service {
         app: app.clone(),
         routes: DefaultBodyLimit::max(BODY_LIMIT).layer(routes),
         request_timeout,
+        // Counted and timed only when metrics are served (WXGATE_METRICS_LISTEN).
+        measured: app.config.metrics_listen.is_some().then(|| {
+            let weixin_path = app.messages.as_ref().map(|m| m.config.path.as_str());
+            Measured {
+                weixin_path: weixin_path.map(std::sync::Arc::from),
+            }
+        }),
     };
-    let weixin_path = app.messages.as_ref().map(|m| m.config.path.clone());
     let mut service = Service::new(service);
-    // Counted and timed only when metrics are served (WXGATE_METRICS_LISTEN).
-    if app.config.metrics_listen.is_some() {
-        service = Service::new(Measured {
-            inner: service,
-            weixin_path: weixin_path.map(std::sync::Arc::from),
-        });
-    }
     // A span per request only when someone reads it (RUST_LOG=tower_http=debug): a disabled
     // span still costs its layer's futures and body wrapper on every request.
     if tracing::enabled!(target: "tower_http::trace", tracing::Level::DEBUG) {
@@ -104,13 +103,21 @@ pub fn router(app: AppState, store: sessions::Store) -> Service {
 /// in them than in hyper): a body declared over the path's limit is refused at once; the body
 /// must keep arriving ([`connection::SlowBodyLimit`]); the whole request has `request_timeout`
 /// (then a bare 503); failures are written as pages or JSON ([`error::render`]); every answer
-/// gets the [`security_headers`].
+/// gets the [`security_headers`], and is counted and timed when metrics are on ([`Measured`]).
 #[derive(Clone)]
 struct Stack<R> {
     app: AppState,
     /// The routes, with axum's extractors held to [`BODY_LIMIT`].
     routes: R,
     request_timeout: Duration,
+    measured: Option<Measured>,
+}
+
+/// Counts and times every request (`wxgate_http_requests_total`,
+/// `wxgate_http_request_duration_seconds`) by [`route_label`].
+#[derive(Clone)]
+struct Measured {
+    weixin_path: Option<std::sync::Arc<str>>,
 }
 
 impl<R> tower::Service<Request> for Stack<R>
@@ -126,35 +133,51 @@ where
 
     fn poll_ready(
         &mut self,
-        _: &mut std::task::Context<'_>,
+        cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<(), Self::Error>> {
-        // A router is always ready.
-        std::task::Poll::Ready(Ok(()))
+        self.routes.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
         let path = request.uri().path();
+        let measuring = self.measured.as_ref().map(|m| {
+            let route = route_label(path, m.weixin_path.as_deref());
+            (route, request.method().clone(), std::time::Instant::now())
+        });
         let json = error::wants_json(path);
         let limit = body_limit(&self.app, path);
-        if declares_too_much(&request, limit) {
-            return Box::pin(std::future::ready(Ok(security_headers(too_large(limit)))));
-        }
-        let request = request.map(|body| {
-            Body::new(connection::SlowBodyLimit::new(
-                body,
-                connection::BODY_TIMEOUT,
-            ))
-        });
+        let answer = if declares_too_much(&request, limit) {
+            None
+        } else {
+            let request = request.map(|body| {
+                Body::new(connection::SlowBodyLimit::new(
+                    body,
+                    connection::BODY_TIMEOUT,
+                ))
+            });
+            Some(self.routes.call(request))
+        };
         let app = self.app.clone();
-        let answer = tower::Service::call(&mut self.routes, request);
         let request_timeout = self.request_timeout;
         Box::pin(async move {
-            let response = match tokio::time::timeout(request_timeout, answer).await {
-                Ok(Ok(response)) => error::render(&app, json, limit, response),
-                Ok(Err(never)) => match never {},
-                Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+            let response = match answer {
+                None => too_large(limit),
+                Some(answer) => match tokio::time::timeout(request_timeout, answer).await {
+                    Ok(Ok(response)) => error::render(&app, json, limit, response),
+                    Ok(Err(never)) => match never {},
+                    Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+                },
             };
-            Ok(security_headers(response))
+            let response = security_headers(response);
+            if let Some((route, method, started)) = measuring {
+                crate::metrics::http_request(
+                    route,
+                    method.as_str(),
+                    response.status().as_u16(),
+                    started.elapsed(),
+                );
+            }
+            Ok(response)
         })
     }
 }
@@ -179,46 +202,6 @@ pub fn route_label(path: &str, weixin_path: Option<&str>) -> &'static str {
         _ if under(admin::PREFIX) => "admin",
         _ if under(jssdk::PREFIX) => "jssdk",
         _ => "other",
-    }
-}
-
-/// Counts and times every request (`wxgate_http_requests_total`,
-/// `wxgate_http_request_duration_seconds`) by [`route_label`].
-#[derive(Clone)]
-struct Measured {
-    inner: Service,
-    weixin_path: Option<std::sync::Arc<str>>,
-}
-
-impl tower::Service<Request> for Measured {
-    type Response = Response;
-    type Error = std::convert::Infallible;
-    type Future = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Response, std::convert::Infallible>> + Send>,
-    >;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        let route = route_label(request.uri().path(), self.weixin_path.as_deref());
-        let method = request.method().clone();
-        let started = std::time::Instant::now();
-        let future = self.inner.call(request);
-        Box::pin(async move {
-            let response = future.await?;
-            crate::metrics::http_request(
-                route,
-                method.as_str(),
-                response.status().as_u16(),
-                started.elapsed(),
-            );
-            Ok(response)
-        })
     }
 }
 
