@@ -1118,6 +1118,7 @@ mod tests {
             .validate()
             .unwrap();
         assert_eq!(c.message.unwrap().rules.len(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -1148,5 +1149,6 @@ mod tests {
         std::fs::write(&file, "apid = \"x\"\n").unwrap();
         let e = Sources::load(Some(&file), env(&[])).unwrap_err();
         assert!(e.message.contains("unknown key \"apid\""), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

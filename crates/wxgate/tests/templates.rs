@@ -4,14 +4,23 @@ mod common;
 
 use common::*;
 
-fn template_dir(files: &[(&str, &str)]) -> std::path::PathBuf {
+/// A folder of template files, removed when dropped.
+struct TemplateDir(std::path::PathBuf);
+
+impl Drop for TemplateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn template_dir(files: &[(&str, &str)]) -> TemplateDir {
     let dir =
         std::env::temp_dir().join(format!("wxgate-tpl-{}", wechat::State::generate().as_str()));
     std::fs::create_dir_all(&dir).unwrap();
     for (name, text) in files {
         std::fs::write(dir.join(name), text).unwrap();
     }
-    dir
+    TemplateDir(dir)
 }
 
 #[tokio::test]
@@ -21,7 +30,7 @@ async fn an_override_replaces_one_template_and_keeps_escaping() {
         r#"{% extends "base.html" %}{% block content %}<p id="custom">我的首页</p><h1 id="greeting">欢迎:{{ user.name if user else "游客" }}</h1>{% endblock %}"#,
     )]);
     let sim = spawn_sim().await;
-    let app = spawn_app(&sim.url, &[("template_dir", dir.to_str().unwrap())]).await;
+    let app = spawn_app(&sim.url, &[("template_dir", dir.0.to_str().unwrap())]).await;
     let b = Browser::new();
     let p = b.get(&format!("{}/index/", app.url)).await;
     assert!(p.body.contains("id=\"custom\""), "{}", p.body);
@@ -43,7 +52,7 @@ async fn a_broken_override_stops_start_up_naming_the_key() {
         ("appid", APPID),
         ("secret", SECRET),
         ("database_url", "sqlite::memory:"),
-        ("template_dir", dir.to_str().unwrap()),
+        ("template_dir", dir.0.to_str().unwrap()),
     ] {
         sources.set(k, v);
     }
