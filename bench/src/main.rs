@@ -71,6 +71,18 @@ impl Scenario {
     }
 }
 
+const USAGE: &str = "usage: wxgate-bench [--seconds N] [--concurrency N] [--only NAME] [--bin PATH] [--cluster] [--wrap 'PROFILER ARGS']
+
+  --seconds N       how long each scenario runs (default 5)
+  --concurrency N   open connections (default 16)
+  --only NAME       only the scenarios whose name contains NAME (e.g. push, plaintext, index)
+  --bin PATH        the wxgate binary (default target/release/wxgate; wxgate-bare next to it)
+  --cluster         the cluster deployment (nginx, three instances, PostgreSQL, Redis) too
+  --wrap 'CMD ARGS' run the measured wxgate serve under a profiler, e.g.
+                    --wrap 'valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out'
+
+bench/run builds everything in release first; bench/README.md explains the figures.";
+
 struct Args {
     seconds: u64,
     concurrency: usize,
@@ -108,13 +120,16 @@ fn parse_args() -> Result<Args, String> {
             "--cluster" => args.cluster = true,
             "--wrap" => args.wrap = value()?.split_whitespace().map(str::to_owned).collect(),
             "-h" | "--help" => {
-                return Err(
-                    "usage: wxgate-bench [--seconds N] [--concurrency N] [--only NAME] [--bin PATH] [--cluster] [--wrap 'PROFILER ARGS']"
-                        .into(),
-                );
+                println!("{USAGE}");
+                std::process::exit(0);
             }
             other => return Err(format!("unknown option {other} (try --help)")),
         }
+    }
+    if args.cluster && !args.wrap.is_empty() {
+        return Err(
+            "--wrap profiles the embedded `wxgate serve`; it does not go with --cluster".into(),
+        );
     }
     if args.seconds == 0 || args.concurrency == 0 {
         return Err("--seconds and --concurrency must be at least 1".into());
@@ -515,7 +530,10 @@ async fn standalone(args: &Args) -> Result<bool, String> {
         procs::wrapped(&args.wrap, &bin, &env)
             .arg("serve")
             .spawn()
-            .map_err(|e| e.to_string())?,
+            .map_err(|e| match args.wrap.first() {
+                Some(profiler) => format!("--wrap: cannot start {profiler}: {e}"),
+                None => format!("{}: {e}", bin.display()),
+            })?,
     );
     procs::wait_ready(&client, &base, "/healthz", "wxgate serve").await?;
     let startup = started.elapsed();
