@@ -10,9 +10,8 @@
 //! of its own, with a channel its copies wait on.
 
 use std::collections::HashMap;
-use std::future::Future;
+use std::collections::hash_map::Entry;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,7 +21,7 @@ use futures::FutureExt;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use super::table::{Evicted, Key, KeyHasher, KeyMaker, Table};
+use super::table::{Evicted, Key, KeyHasher, KeyMaker, Padded, SHARDS, Table};
 
 /// A [`Key`] is already a keyed hash: the map uses it as it is.
 type KeyHashing = std::hash::BuildHasherDefault<KeyHasher>;
@@ -31,6 +30,9 @@ use crate::throttled_log::ThrottledLog;
 
 /// A finished run as copies get it: `None` when the work panicked.
 type Finished = Option<Bytes>;
+
+/// One shard of the runs in progress.
+type Running = HashMap<Key, Option<watch::Sender<Option<Finished>>>, KeyHashing>;
 
 #[derive(Clone, Debug)]
 pub struct Memory(Arc<Inner>);
@@ -42,8 +44,10 @@ struct Inner {
     done: Table<()>,
     /// Their results, for `keep_result`: a reply in one allocation of its exact length.
     results: Table<Arc<[u8]>>,
-    /// Runs in progress, with the channel their copies wait on.
-    running: Mutex<HashMap<Key, watch::Receiver<Option<Finished>>, KeyHashing>>,
+    /// Runs in progress, with the channel their copies wait on once a copy waits (most runs
+    /// have no copy, and no channel); in shards, as the tables are, so that two pushes lock
+    /// the same map only when they share a shard.
+    running: Vec<Padded<Mutex<Running>>>,
     claims: Table<Claimed>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     capacity: usize,
@@ -90,12 +94,20 @@ impl Memory {
             keys: KeyMaker::default(),
             done: Table::new(capacity),
             results: Table::new(capacity),
-            running: Mutex::new(HashMap::default()),
+            running: (0..SHARDS).map(|_| Padded(Mutex::default())).collect(),
             claims: Table::new(capacity),
             locks: Mutex::new(HashMap::new()),
             capacity,
             full: ThrottledLog::default(),
         }))
+    }
+
+    /// The shard of the runs in progress that `k` is in.
+    fn running(&self, k: Key) -> std::sync::MutexGuard<'_, Running> {
+        self.0.running[k.shard()]
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Warns (once a minute) when the bound made a table forget entries early.
@@ -113,40 +125,43 @@ impl Memory {
     }
 
     /// Runs `work` once for `key` in this process (see [`Flights::run`]).
-    pub async fn run_local<F>(
+    pub async fn run_local(
         &self,
         key: &str,
         keep: Duration,
         keep_result: Duration,
-        work: F,
-    ) -> Option<Bytes>
-    where
-        F: Future<Output = Bytes> + Send + 'static,
-    {
+        work: Work,
+    ) -> Option<Bytes> {
         let k = self.0.keys.key(key);
-        let found = {
-            let mut running = self.0.running.lock().unwrap_or_else(|e| e.into_inner());
-            // Under the lock: a run that finishes stores its result before it leaves `running`.
+        // A copy of a finished run (WeChat's retry) takes no lock of the runs in progress.
+        if let Some(done) = self.finished_key(k) {
+            return Some(done);
+        }
+        let waiting = {
+            let mut running = self.running(k);
+            // Again under the lock: a run that finishes stores its result before it leaves
+            // `running`, so it is in one or the other.
             if let Some(done) = self.finished_key(k) {
                 return Some(done);
             }
-            match running.get(&k) {
-                Some(rx) => Err(rx.clone()),
-                None => {
-                    let (tx, rx) = watch::channel(None);
-                    running.insert(k, rx);
-                    Ok(tx)
+            match running.entry(k) {
+                // A copy: it waits on the run's channel, made by the first copy that waits.
+                Entry::Occupied(mut run) => Some(
+                    run.get_mut()
+                        .get_or_insert_with(|| watch::channel(None).0)
+                        .subscribe(),
+                ),
+                Entry::Vacant(slot) => {
+                    slot.insert(None);
+                    None
                 }
             }
         };
-        let tx = match found {
-            Ok(tx) => tx,
-            Err(mut rx) => {
-                // An error means the run ended without sending: it was cancelled at shutdown.
-                let finished = rx.wait_for(Option::is_some).await.ok()?;
-                return finished.clone().flatten();
-            }
-        };
+        if let Some(mut rx) = waiting {
+            // An error means the run ended without sending: it was cancelled at shutdown.
+            let finished = rx.wait_for(Option::is_some).await.ok()?;
+            return finished.clone().flatten();
+        }
         // The first caller runs the work itself (no task to spawn and wake for the common case
         // of one copy); if it goes away first, the rest is handed to a task ([`Run`]'s drop),
         // so the work is never cut short.
@@ -155,33 +170,31 @@ impl Memory {
             key: k,
             keep,
             keep_result,
-            tx: Some(tx),
-            work: Some(Box::pin(
-                AssertUnwindSafe(work).catch_unwind().map(Result::ok),
-            )),
+            work: Some(work),
         };
         let result = match run.work.as_mut() {
-            Some(work) => work.await,
+            Some(work) => AssertUnwindSafe(work).catch_unwind().await.ok(),
             None => None,
         };
         run.work = None;
-        run.finish(result.clone());
+        run.finish(Some(result.clone()));
         result
     }
 
-    /// Stores a finished run's result, takes it out of `running` and tells its copies.
-    fn finish(&self, k: Key, keep: Duration, keep_result: Duration, result: &Finished) {
-        if let Some(r) = result {
+    /// Stores a finished run's result (none: it was cancelled), takes it out of `running` and
+    /// tells the copies waiting for it.
+    fn finish(&self, k: Key, keep: Duration, keep_result: Duration, result: Option<Finished>) {
+        if let Some(Some(r)) = &result {
             if !keep_result.is_zero() && !r.is_empty() {
                 self.note(self.0.results.insert(k, Arc::from(&r[..]), keep_result));
             }
             self.note(self.0.done.insert(k, (), keep));
         }
-        self.0
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&k);
+        let waiting = self.running(k).remove(&k).flatten();
+        // Dropped unsent when cancelled: the copies' wait ends with an error.
+        if let (Some(tx), Some(result)) = (waiting, result) {
+            let _ = tx.send(Some(result));
+        }
     }
 
     /// A finished run's result for `key` (empty once it is no longer kept).
@@ -208,17 +221,14 @@ struct Run {
     key: Key,
     keep: Duration,
     keep_result: Duration,
-    tx: Option<watch::Sender<Option<Finished>>>,
-    work: Option<Pin<Box<dyn Future<Output = Finished> + Send>>>,
+    /// `None` once finished (or handed to the task).
+    work: Option<Work>,
 }
 
 impl Run {
-    fn finish(&mut self, result: Finished) {
+    fn finish(&mut self, result: Option<Finished>) {
         self.memory
-            .finish(self.key, self.keep, self.keep_result, &result);
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.send(Some(result));
-        }
+            .finish(self.key, self.keep, self.keep_result, result);
     }
 }
 
@@ -232,15 +242,17 @@ impl Drop for Run {
             key: self.key,
             keep: self.keep,
             keep_result: self.keep_result,
-            tx: self.tx.take(),
             work: None,
         };
         // Outside a runtime (the process is exiting) there is nothing left to finish it with.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                let result = work.await;
-                rest.finish(result);
-            });
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    let result = AssertUnwindSafe(work).catch_unwind().await.ok();
+                    rest.finish(Some(result));
+                });
+            }
+            Err(_) => rest.finish(None),
         }
     }
 }

@@ -273,10 +273,10 @@ impl Flights for Redis {
     ) -> Option<Bytes> {
         let this = self.clone();
         let owned = key.to_owned();
-        let shared = async move {
+        let shared = Box::pin(async move {
             this.run_shared(&owned, lease, keep, keep_result, work)
                 .await
-        };
+        });
         self.0.local.run_local(key, keep, keep_result, shared).await
     }
 
