@@ -24,22 +24,22 @@ use super::MessageServer;
 /// The flag says whether the deadline passed (the reply, if any, goes later).
 pub async fn answer_within(
     server: Arc<MessageServer>,
-    incoming: Incoming,
+    incoming: Arc<Incoming>,
     deadline: Duration,
     remember: Duration,
 ) -> (Option<Reply>, bool) {
-    let started = std::time::Instant::now();
-    // Shared with the handler, which may outlive this call (a late reply needs the push too).
-    let incoming = Arc::new(incoming);
     let handler = {
         let server = server.clone();
         let incoming = incoming.clone();
         async move { server.handle(&incoming).await }
     };
     let mut work = Box::pin(handler);
-    match tokio::time::timeout(deadline, &mut work).await {
+    match crate::clock::within(deadline, &mut work).await {
         Ok(reply) => (reply, false),
         Err(_) => {
+            // No clock was read for the push that answers in time; this one has taken at least
+            // `deadline` by now.
+            let late_since = std::time::Instant::now();
             tracing::warn!(
                 id = %incoming.dedup_key(),
                 deadline_ms = deadline.as_millis() as u64,
@@ -47,7 +47,14 @@ pub async fn answer_within(
             );
             tokio::spawn(async move {
                 let reply = work.await;
-                send_late_reply(&server, &incoming, reply, started.elapsed(), remember).await;
+                send_late_reply(
+                    &server,
+                    &incoming,
+                    reply,
+                    deadline + late_since.elapsed(),
+                    remember,
+                )
+                .await;
             });
             (None, true)
         }

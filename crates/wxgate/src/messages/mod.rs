@@ -341,9 +341,9 @@ impl MessageServer {
         }
         let (xml, key_used) = if encrypted {
             let (xml, used) = self.open(q, timestamp, nonce, body)?;
-            (xml, Some(used))
+            (Cow::Owned(xml), Some(used))
         } else {
-            (body.to_owned(), None)
+            (Cow::Borrowed(body), None)
         };
 
         // 3. Whatever the mode: a query string signed for one push (even an encrypted one,
@@ -369,16 +369,12 @@ impl MessageServer {
         //    customer-service message.
         let key = incoming.dedup_key_under("push:");
         let deadline = self.config.deadline;
-        // Who the passive reply goes to, and from: the sender and the account, swapped.
-        let (user, account) = (
-            incoming.envelope.from_user_name.clone(),
-            incoming.envelope.to_user_name.clone(),
-        );
-        let msg_type = incoming.envelope.msg_type.clone();
+        // Shared with the handler, which may outlive this call (a late reply needs it too).
+        let incoming = Arc::new(incoming);
         // Set by the run, if this copy is the one that runs it: how it ended (for metrics) and
         // its reply, which this copy then writes without reading it back from the store.
         let ran: Arc<OnceLock<(bool, Option<Reply>)>> = Arc::new(OnceLock::new());
-        let answered = late::answer_within(self.clone(), incoming, deadline, remember);
+        let answered = late::answer_within(self.clone(), incoming.clone(), deadline, remember);
         let slot = ran.clone();
         let work = Box::pin(async move {
             let (reply, late) = answered.await;
@@ -393,14 +389,19 @@ impl MessageServer {
             stored
         });
         let lease = deadline + DEDUP_GRACE + Duration::from_secs(1);
-        let stored = tokio::time::timeout(
+        let stored = clock::within(
             deadline + DEDUP_GRACE,
             self.flights
                 .run(&key, lease, remember, REPLY_KEPT.min(remember), work),
         )
         .await;
-        let reply = match (stored, ran.get()) {
-            (Ok(Some(_)), Some((_, own))) => own.clone(),
+        // The run is over (or was left to finish on its own): its future no longer holds
+        // `ran` unless it is still running, so the reply is usually taken, not copied.
+        let ran =
+            Arc::try_unwrap(ran).map_or_else(|shared| shared.get().cloned(), OnceLock::into_inner);
+        let ended_late = ran.as_ref().map(|(late, _)| *late);
+        let reply = match (stored, ran) {
+            (Ok(Some(_)), Some((_, own))) => own,
             (Ok(Some(stored)), None) if !stored.is_empty() => {
                 serde_json::from_slice::<Reply>(&stored)
                     .map_err(|e| tracing::error!(error = %e, "a stored reply does not read back"))
@@ -419,15 +420,18 @@ impl MessageServer {
                 None
             }
         };
-        let reply = reply.map(|r| r.to_xml(user.as_str(), &account, clock::now()));
+        // The passive reply goes to the sender, from the account: the two names swapped.
+        let env = &incoming.envelope;
+        let reply =
+            reply.map(|r| r.to_xml(env.from_user_name.as_str(), &env.to_user_name, clock::now()));
 
-        let outcome = match ran.get() {
+        let outcome = match ended_late {
             None => "deduplicated",
-            Some((true, _)) => "late",
-            Some((false, _)) if reply.is_some() => "replied",
-            Some(_) => "empty",
+            Some(true) => "late",
+            Some(false) if reply.is_some() => "replied",
+            Some(false) => "empty",
         };
-        crate::metrics::push(&msg_type, outcome);
+        crate::metrics::push(&env.msg_type, outcome);
 
         // 6. Answer in the mode the push came in.
         Ok(self.seal(reply, key_used))
