@@ -105,7 +105,65 @@ impl Field {
 
 /// The children of one element, in document order, by element name.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Fields(Vec<(String, Field)>);
+pub struct Fields(Vec<(Name, Field)>);
+
+/// An element's name. The names WeChat uses are not copied out of each push (a text message
+/// is six of them, every time), the rest are.
+pub(crate) type Name = Cow<'static, str>;
+
+/// `raw` as a [`Name`]: WeChat's known element names borrowed, any other copied.
+pub(crate) fn element_name(raw: &str) -> Name {
+    // A `match` compiles to a search by length, then by bytes: cheaper than the copy.
+    let known = match raw {
+        "xml" => "xml",
+        "item" => "item",
+        "Content" => "Content",
+        "Count" => "Count",
+        "CreateTime" => "CreateTime",
+        "Description" => "Description",
+        "Encrypt" => "Encrypt",
+        "ErrorCount" => "ErrorCount",
+        "Event" => "Event",
+        "EventKey" => "EventKey",
+        "FilterCount" => "FilterCount",
+        "Format" => "Format",
+        "FromUserName" => "FromUserName",
+        "Idx" => "Idx",
+        "Label" => "Label",
+        "Latitude" => "Latitude",
+        "Location_X" => "Location_X",
+        "Location_Y" => "Location_Y",
+        "Longitude" => "Longitude",
+        "MediaId" => "MediaId",
+        "MenuId" => "MenuId",
+        "MsgDataId" => "MsgDataId",
+        "MsgID" => "MsgID",
+        "MsgId" => "MsgId",
+        "MsgType" => "MsgType",
+        "PicList" => "PicList",
+        "PicUrl" => "PicUrl",
+        "PicMd5Sum" => "PicMd5Sum",
+        "Poiname" => "Poiname",
+        "Precision" => "Precision",
+        "Recognition" => "Recognition",
+        "Scale" => "Scale",
+        "ScanCodeInfo" => "ScanCodeInfo",
+        "ScanResult" => "ScanResult",
+        "ScanType" => "ScanType",
+        "SendLocationInfo" => "SendLocationInfo",
+        "SendPicsInfo" => "SendPicsInfo",
+        "SentCount" => "SentCount",
+        "Status" => "Status",
+        "ThumbMediaId" => "ThumbMediaId",
+        "Ticket" => "Ticket",
+        "Title" => "Title",
+        "ToUserName" => "ToUserName",
+        "TotalCount" => "TotalCount",
+        "Url" => "Url",
+        _ => return Cow::Owned(raw.to_owned()),
+    };
+    Cow::Borrowed(known)
+}
 
 impl Fields {
     pub fn get(&self, name: &str) -> Option<&Field> {
@@ -122,7 +180,7 @@ impl Fields {
         self.get(name).and_then(Field::as_list)
     }
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Field)> {
-        self.0.iter().map(|(n, f)| (n.as_str(), f))
+        self.0.iter().map(|(n, f)| (&**n, f))
     }
     pub fn len(&self) -> usize {
         self.0.len()
@@ -137,18 +195,18 @@ impl Fields {
         serde_json::Value::Object(
             self.0
                 .iter()
-                .map(|(n, f)| (n.clone(), f.to_json()))
+                .map(|(n, f)| (n.to_string(), f.to_json()))
                 .collect(),
         )
     }
 
-    fn insert(&mut self, name: String, field: Field) {
+    fn insert(&mut self, name: Name, field: Field) {
         let as_entry = |field: Field| match field {
             Field::Nested(f) => f,
             Field::Text(t) if t.trim().is_empty() => Fields::default(),
-            Field::Text(t) => Fields(vec![("#text".to_owned(), Field::Text(t))]),
+            Field::Text(t) => Fields(vec![(Cow::Borrowed("#text"), Field::Text(t))]),
             // A list is only ever built here, never parsed directly.
-            Field::List(l) => Fields(vec![("item".to_owned(), Field::List(l))]),
+            Field::List(l) => Fields(vec![(Cow::Borrowed("item"), Field::List(l))]),
         };
         match self.0.iter_mut().find(|(n, _)| *n == name) {
             Some((_, Field::List(list))) => list.push(as_entry(field)),
@@ -513,10 +571,25 @@ impl<'a> View<'a> {
     }
 }
 
+/// Long enough for every `MsgType` and `Event` WeChat sends.
+const LOWERED: usize = 32;
+
+/// `name` in ASCII lower case, in `buf` (no allocation per push); a longer name is none WeChat
+/// sends, and reads as empty (unknown).
+fn lowered<'b>(name: &str, buf: &'b mut [u8; LOWERED]) -> &'b str {
+    let Some(lower) = buf.get_mut(..name.len()) else {
+        return "";
+    };
+    lower.copy_from_slice(name.as_bytes());
+    lower.make_ascii_lowercase();
+    std::str::from_utf8(lower).unwrap_or_default()
+}
+
 fn typed_message(msg_type: &str, fields: &Fields) -> Result<Message, MessageError> {
     let v = View::of(fields);
     let msg_id = || v.num::<u64>("MsgId");
-    Ok(match msg_type.to_ascii_lowercase().as_str() {
+    let mut lower = [0u8; LOWERED];
+    Ok(match lowered(msg_type, &mut lower) {
         "text" => Message::Text {
             content: v.string("Content"),
             msg_id: msg_id()?,
@@ -577,7 +650,8 @@ fn typed_event(v: &View<'_>) -> Result<Message, MessageError> {
             .collect()
     };
     let loc = v.child("SendLocationInfo");
-    Ok(match event.trim().to_ascii_lowercase().as_str() {
+    let mut lower = [0u8; LOWERED];
+    Ok(match lowered(event.trim(), &mut lower) {
         "subscribe" => Message::Subscribe {
             scene: event_key
                 .strip_prefix("qrscene_")

@@ -21,7 +21,7 @@ use super::{
 };
 
 struct Frame {
-    name: String,
+    name: super::Name,
     children: Fields,
     text: String,
 }
@@ -118,7 +118,7 @@ pub(super) fn read(body: &str) -> Result<Fields, MessageError> {
                 return Err(MessageError::TooManyElements);
             }
             let frame = Frame {
-                name: name.to_owned(),
+                name: super::element_name(name),
                 children: Fields::default(),
                 text: String::new(),
             };
@@ -305,7 +305,7 @@ mod tests {
                     if start.name().0.len() > MAX_NAME_LEN {
                         return Err(MessageError::NameTooLong);
                     }
-                    let name = start.name().0.to_owned();
+                    let name = crate::message::Name::from(start.name().0.to_owned());
                     if root.is_some() {
                         return Err(MessageError::TrailingContent);
                     }
