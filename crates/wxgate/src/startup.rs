@@ -237,8 +237,7 @@ impl Application {
     /// wxgate use it, and cleartext HTTP/2 would be one more way to hold a connection open.
     /// Body and handler time limits are layers in [`crate::http::router`].
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        use hyper_util::rt::{TokioIo, TokioTimer};
-        use tower::ServiceExt;
+        use hyper_util::rt::TokioIo;
 
         let Application {
             listener,
@@ -269,7 +268,7 @@ impl Application {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
-            .timer(TokioTimer::new())
+            .timer(connection::ReusedTimer)
             .header_read_timeout(HEADER_READ_TIMEOUT);
         let open = std::sync::Arc::new(tokio::sync::Semaphore::new(state.config.max_connections));
         let refusals = crate::throttled_log::ThrottledLog::default();
@@ -302,16 +301,16 @@ impl Application {
             let _ = stream.set_nodelay(true);
             // The peer's address, for rate limits (http::rate_limit).
             let peer = axum::extract::ConnectInfo(stream.peer_addr().ok());
+            let http = router.clone();
             let service =
-                hyper_util::service::TowerToHyperService::new(router.clone().map_request(
-                    move |r: axum::http::Request<hyper::body::Incoming>| {
-                        let mut r = r.map(axum::body::Body::new);
-                        if let axum::extract::ConnectInfo(Some(addr)) = peer {
-                            r.extensions_mut().insert(axum::extract::ConnectInfo(addr));
-                        }
-                        r
-                    },
-                ));
+                hyper::service::service_fn(move |r: axum::http::Request<hyper::body::Incoming>| {
+                    let mut r = r.map(axum::body::Body::new);
+                    if let axum::extract::ConnectInfo(Some(addr)) = peer {
+                        r.extensions_mut().insert(axum::extract::ConnectInfo(addr));
+                    }
+                    let answer = http.call(r);
+                    async move { Ok::<_, std::convert::Infallible>(answer.await) }
+                });
             let io = connection::TimedWrite::new(stream, connection::WRITE_TIMEOUT);
             let connection = builder.serve_connection(TokioIo::new(io), service);
             let connection = graceful.watch(connection);

@@ -1207,3 +1207,48 @@ async fn an_encrypted_push_is_not_parsed_before_its_msg_signature_checks_out() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
     assert!(text.contains("<Encrypt>"), "{text}");
 }
+
+/// Pushes skip the router (`http::Service::call` sends them to `weixin::receive_push`): they
+/// must still be answered on both spellings of the path, refused as pages with the security
+/// headers every response gets, and nothing next to the path may be taken for it.
+#[tokio::test]
+async fn pushes_that_skip_the_router_are_answered_like_any_request() {
+    let a = account(&[]).await;
+    let http = reqwest::Client::new();
+    let post = |path: &str, query: String, body: String| {
+        http.post(format!("{}{path}?{query}", a.app.url))
+            .body(body)
+            .send()
+    };
+    for (i, path) in ["/weixin/", "/weixin"].into_iter().enumerate() {
+        let r = post(path, Raw::signed(wxgate::clock::now()), text_xml(9_100 + i as u64, "hi"))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff", "{path}");
+        assert!(r.text().await.unwrap().contains("<xml>"), "{path}");
+    }
+    let forged = post(
+        "/weixin",
+        format!("signature={}&timestamp=1&nonce=n", "0".repeat(40)),
+        text_xml(9_200, "hi"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(forged.headers()["x-frame-options"], "DENY");
+    assert!(forged.text().await.unwrap().contains("signature"));
+    for near in ["/weixin//", "/weixin/x", "/weixinx", "/WEIXIN/"] {
+        let r = post(near, Raw::signed(wxgate::clock::now()), text_xml(9_300, "hi"))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{near}");
+    }
+    // The router still answers other methods on the path as it did.
+    let put = http
+        .put(format!("{}/weixin/", a.app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::METHOD_NOT_ALLOWED);
+}

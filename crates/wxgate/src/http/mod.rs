@@ -21,8 +21,6 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tower::Layer;
-use tower_http::trace::TraceLayer;
 
 use crate::sessions;
 use crate::state::AppState;
@@ -49,8 +47,10 @@ pub fn is_under(path: &str, prefix: &str) -> bool {
 /// has its own limit, `WXGATE_MESSAGE_BODY_LIMIT`).
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// The whole HTTP service: every request goes through it.
-pub type Service = tower::util::BoxCloneSyncService<Request, Response, std::convert::Infallible>;
+/// The whole HTTP service: every request goes through it ([`Service::call`]). Cloning it is
+/// one reference count; hyper calls it by reference, so a request costs no clone of it.
+#[derive(Clone)]
+pub struct Service(std::sync::Arc<Stack>);
 
 /// The routes, with what every request goes through around them ([`Stack`]); sessions wrap
 /// only the pages that use them.
@@ -68,34 +68,19 @@ pub fn router(app: AppState, store: sessions::Store) -> Service {
         .merge(api::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(app.clone());
-    let service = Stack {
+    let weixin_path = app.messages.as_ref().map(|m| m.config.path.clone());
+    Service(std::sync::Arc::new(Stack {
         app: app.clone(),
-        routes: DefaultBodyLimit::max(BODY_LIMIT).layer(routes),
+        routes,
         request_timeout,
+        pushes: weixin_path.as_deref().map(weixin::Paths::new),
         // Counted and timed only when metrics are served (WXGATE_METRICS_LISTEN).
-        measured: app.config.metrics_listen.is_some().then(|| {
-            let weixin_path = app.messages.as_ref().map(|m| m.config.path.as_str());
-            Measured {
-                weixin_path: weixin_path.map(std::sync::Arc::from),
-            }
+        measured: app.config.metrics_listen.is_some().then(|| Measured {
+            weixin_path: weixin_path.map(std::sync::Arc::from),
         }),
-    };
-    let mut service = Service::new(service);
-    // A span per request only when someone reads it (RUST_LOG=tower_http=debug): a disabled
-    // span still costs its layer's futures and body wrapper on every request.
-    if tracing::enabled!(target: "tower_http::trace", tracing::Level::DEBUG) {
-        // The span names the path only: query strings carry OAuth codes and states.
-        service = Service::new(
-            tower::ServiceBuilder::new()
-                .map_response(IntoResponse::into_response)
-                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                    tracing::debug_span!("http", method = %req.method(), path = %req.uri().path())
-                }))
-                .service(service),
-        );
-    }
-    service
+    }))
 }
 
 /// What every request goes through, in one service and one future rather than a tower layer
@@ -104,12 +89,18 @@ pub fn router(app: AppState, store: sessions::Store) -> Service {
 /// must keep arriving ([`connection::SlowBodyLimit`]); the whole request has `request_timeout`
 /// (then a bare 503); failures are written as pages or JSON ([`error::render`]); every answer
 /// gets the [`security_headers`], and is counted and timed when metrics are on ([`Measured`]).
-#[derive(Clone)]
-struct Stack<R> {
+///
+/// WeChat's pushes (POST to the message path), the hottest route by far, go straight to
+/// [`weixin::receive_push`], the handler [`weixin::router`] registers for them, without the
+/// router's lookup, boxed futures and extractors: a push cost about a fifth less
+/// (docs/design-notes.md, "Performance").
+struct Stack {
     app: AppState,
     /// The routes, with axum's extractors held to [`BODY_LIMIT`].
-    routes: R,
+    routes: Router,
     request_timeout: Duration,
+    /// The message server's path, when it is on.
+    pushes: Option<weixin::Paths>,
     measured: Option<Measured>,
 }
 
@@ -120,33 +111,32 @@ struct Measured {
     weixin_path: Option<std::sync::Arc<str>>,
 }
 
-impl<R> tower::Service<Request> for Stack<R>
-where
-    R: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
-    R::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = std::convert::Infallible;
-    type Future = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Response, std::convert::Infallible>> + Send>,
-    >;
+/// A response to come; the requests's own future, boxed once.
+pub type Answer = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
 
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        self.routes.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
+impl Service {
+    /// The response to `request`. Never fails: every failure is a response.
+    pub fn call(&self, request: Request) -> Answer {
+        let stack = &*self.0;
         let path = request.uri().path();
-        let measuring = self.measured.as_ref().map(|m| {
+        let measuring = stack.measured.as_ref().map(|m| {
             let route = route_label(path, m.weixin_path.as_deref());
             (route, request.method().clone(), std::time::Instant::now())
         });
+        // A line per request only when someone reads it (RUST_LOG=wxgate::http=debug). The
+        // path only: query strings carry OAuth codes and states.
+        let traced = tracing::enabled!(tracing::Level::DEBUG).then(|| {
+            (
+                request.method().clone(),
+                path.to_owned(),
+                std::time::Instant::now(),
+            )
+        });
         let json = error::wants_json(path);
-        let limit = body_limit(&self.app, path);
-        let answer = if declares_too_much(&request, limit) {
+        let limit = body_limit(&stack.app, path);
+        let push = request.method() == axum::http::Method::POST
+            && stack.pushes.as_ref().is_some_and(|p| p.matches(path));
+        let answer: Option<Answer> = if declares_too_much(&request, limit) {
             None
         } else {
             let request = request.map(|body| {
@@ -155,16 +145,25 @@ where
                     connection::BODY_TIMEOUT,
                 ))
             });
-            Some(self.routes.call(request))
+            Some(if push {
+                Box::pin(weixin::receive_push(stack.app.clone(), request))
+            } else {
+                let routes = stack.routes.clone();
+                Box::pin(async move {
+                    match tower::ServiceExt::oneshot(routes, request).await {
+                        Ok(response) => response,
+                        Err(never) => match never {},
+                    }
+                })
+            })
         };
-        let app = self.app.clone();
-        let request_timeout = self.request_timeout;
+        let app = stack.app.clone();
+        let request_timeout = stack.request_timeout;
         Box::pin(async move {
             let response = match answer {
                 None => too_large(limit),
-                Some(answer) => match tokio::time::timeout(request_timeout, answer).await {
-                    Ok(Ok(response)) => error::render(&app, json, limit, response),
-                    Ok(Err(never)) => match never {},
+                Some(answer) => match crate::clock::within(request_timeout, answer).await {
+                    Ok(response) => error::render(&app, json, limit, response),
                     Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
                 },
             };
@@ -177,7 +176,16 @@ where
                     started.elapsed(),
                 );
             }
-            Ok(response)
+            if let Some((method, path, started)) = traced {
+                tracing::debug!(
+                    %method,
+                    path,
+                    status = response.status().as_u16(),
+                    micros = started.elapsed().as_micros() as u64,
+                    "answered"
+                );
+            }
+            response
         })
     }
 }

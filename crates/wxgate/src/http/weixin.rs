@@ -4,7 +4,7 @@
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{RawQuery, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -14,17 +14,47 @@ use crate::http::page::Message;
 use crate::messages::{Answer, MessageServer, PushQuery, Refusal};
 use crate::state::AppState;
 
+/// GET (the URL check) and POST (a push) on the message path. [`crate::http::Service`] sends
+/// a POST there to [`receive_push`] itself, without the router: the POST route here is what
+/// the router would do with it, and what its `Allow` header lists.
 pub fn router(app: &AppState) -> Router<AppState> {
     let Some(server) = &app.messages else {
         return Router::new();
     };
-    let path = server.config.path.clone();
-    let mut router = Router::new().route(&path, get(verify_url).post(receive));
-    // `/weixin` and `/weixin/` both work: WeChat's console takes the URL as typed.
-    if let Some(bare) = path.strip_suffix('/').filter(|p| !p.is_empty()) {
-        router = router.route(bare, get(verify_url).post(receive));
+    let paths = Paths::new(&server.config.path);
+    let mut router = Router::new();
+    for path in [Some(paths.path.as_str()), paths.bare()]
+        .into_iter()
+        .flatten()
+    {
+        router = router.route(path, get(verify_url).post(receive));
     }
     router
+}
+
+/// The message path, as configured (`WXGATE_WEIXIN_PATH`), and without its trailing slash:
+/// `/weixin` and `/weixin/` both work, since WeChat's console takes the URL as typed.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    path: String,
+}
+
+impl Paths {
+    pub fn new(path: &str) -> Self {
+        Paths {
+            path: path.to_owned(),
+        }
+    }
+
+    /// The path without its trailing slash, when it has one.
+    fn bare(&self) -> Option<&str> {
+        self.path.strip_suffix('/').filter(|p| !p.is_empty())
+    }
+
+    /// Whether a request to `path` is for the message server.
+    pub fn matches(&self, path: &str) -> bool {
+        path == self.path || self.bare() == Some(path)
+    }
 }
 
 /// The message server, or the 404 page when it is off (no Token).
@@ -44,16 +74,21 @@ async fn verify_url(
     Ok(respond(server.verify_url(&q)?))
 }
 
-async fn receive(
-    State(app): State<AppState>,
-    RawQuery(query): RawQuery,
-    body: Body,
-) -> Result<Response, Error> {
-    let server = server(&app)?;
-    let q = PushQuery::parse(query.as_deref().unwrap_or_default())
-        .map_err(|d| server.malformed_query(d))?;
-    let body = read_body(body, server.config.body_limit).await?;
-    Ok(respond(server.receive(&q, &body).await?))
+async fn receive(State(app): State<AppState>, request: Request) -> Response {
+    receive_push(app, request).await
+}
+
+/// POST: a push, answered as [`MessageServer::receive`] decides.
+pub async fn receive_push(app: AppState, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let answer = async {
+        let server = server(&app)?;
+        let q = PushQuery::parse(parts.uri.query().unwrap_or_default())
+            .map_err(|d| server.malformed_query(d))?;
+        let body = read_body(body, server.config.body_limit).await?;
+        Ok::<_, Error>(respond(server.receive(&q, &body).await?))
+    };
+    answer.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 /// The whole body, at most `limit` bytes (`WXGATE_MESSAGE_BODY_LIMIT`): past it a 413, and a
