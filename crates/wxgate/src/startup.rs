@@ -237,7 +237,7 @@ impl Application {
     /// wxgate use it, and cleartext HTTP/2 would be one more way to hold a connection open.
     /// Body and handler time limits are layers in [`crate::http::router`].
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        use hyper_util::rt::TokioIo;
+        use hyper_util::rt::{TokioIo, TokioTimer};
 
         let Application {
             listener,
@@ -268,7 +268,7 @@ impl Application {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
-            .timer(connection::ReusedTimer)
+            .timer(TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT);
         let open = std::sync::Arc::new(tokio::sync::Semaphore::new(state.config.max_connections));
         let refusals = crate::throttled_log::ThrottledLog::default();

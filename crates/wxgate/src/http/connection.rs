@@ -108,96 +108,6 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TimedWrite<S> {
     }
 }
 
-/// hyper's timer, for the time a request's head may take to arrive
-/// ([`crate::startup::HEADER_READ_TIMEOUT`], also how long an idle keep-alive connection
-/// stays open). hyper asks for a new sleep before every request and drops it once the head is
-/// in; with tokio's sleeps as they come (hyper-util's `TokioTimer`) that is a clock handle, a
-/// wheel entry and its removal per request. Here the tokio sleep behind it goes back to a
-/// small pool of the worker thread when hyper drops it, and is reused for the next request:
-/// moving a registered sleep's deadline later costs tokio an atomic store, not a wheel
-/// operation. A pooled sleep whose deadline passes while it waits in the pool wakes whichever
-/// connection last polled it, which finds nothing to do.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ReusedTimer;
-
-/// How many idle sleeps a worker thread keeps.
-const POOLED_SLEEPS: usize = 256;
-
-thread_local! {
-    static SLEEPS: std::cell::RefCell<Vec<Pin<Box<Sleep>>>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// A sleep from the pool; back to the pool when dropped.
-struct ReusedSleep(Option<Pin<Box<Sleep>>>);
-
-impl ReusedSleep {
-    fn until(deadline: std::time::Instant) -> Self {
-        let deadline = tokio::time::Instant::from_std(deadline);
-        let pooled = SLEEPS
-            .try_with(|pool| pool.borrow_mut().pop())
-            .ok()
-            .flatten();
-        let sleep = match pooled {
-            Some(mut sleep) => {
-                sleep.as_mut().reset(deadline);
-                sleep
-            }
-            None => Box::pin(tokio::time::sleep_until(deadline)),
-        };
-        ReusedSleep(Some(sleep))
-    }
-}
-
-impl std::future::Future for ReusedSleep {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        match self.0.as_mut() {
-            Some(sleep) => sleep.as_mut().poll(cx),
-            None => Poll::Ready(()),
-        }
-    }
-}
-
-impl hyper::rt::Sleep for ReusedSleep {}
-
-impl Drop for ReusedSleep {
-    fn drop(&mut self) {
-        let Some(sleep) = self.0.take() else {
-            return;
-        };
-        // A thread that is exiting has no pool any more: the sleep is simply dropped.
-        let _ = SLEEPS.try_with(|pool| {
-            let mut pool = pool.borrow_mut();
-            if pool.len() < POOLED_SLEEPS {
-                pool.push(sleep);
-            }
-        });
-    }
-}
-
-impl hyper::rt::Timer for ReusedTimer {
-    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        self.sleep_until(std::time::Instant::now() + duration)
-    }
-
-    fn sleep_until(&self, deadline: std::time::Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        Box::pin(ReusedSleep::until(deadline))
-    }
-
-    fn reset(&self, sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>, new_deadline: std::time::Instant) {
-        match sleep.as_mut().downcast_mut_pin::<ReusedSleep>() {
-            Some(mut reused) => match reused.0.as_mut() {
-                Some(inner) => inner
-                    .as_mut()
-                    .reset(tokio::time::Instant::from_std(new_deadline)),
-                None => *reused = ReusedSleep::until(new_deadline),
-            },
-            None => *sleep = self.sleep_until(new_deadline),
-        }
-    }
-}
-
 /// How long a request body may keep the server waiting, in total.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -311,32 +221,6 @@ mod tests {
         assert!(e.to_string().contains("did not arrive"), "{e}");
         assert!(started.elapsed() >= Duration::from_millis(100));
         assert!(started.elapsed() < Duration::from_secs(2));
-    }
-
-    #[tokio::test]
-    async fn a_reused_sleep_fires_at_its_new_deadline() {
-        use hyper::rt::Timer;
-        let timer = ReusedTimer;
-        // One sleep ends and goes back to the pool; the next takes it with a later deadline.
-        timer.sleep(Duration::from_millis(10)).await;
-        let started = std::time::Instant::now();
-        let far = timer.sleep(Duration::from_secs(60));
-        drop(far);
-        let near = timer.sleep(Duration::from_millis(50));
-        near.await;
-        let took = started.elapsed();
-        assert!(took >= Duration::from_millis(50), "{took:?}");
-        assert!(took < Duration::from_secs(5), "{took:?}");
-        // A pooled sleep whose deadline is moved earlier still fires at the earlier time.
-        drop(timer.sleep(Duration::from_secs(60)));
-        let mut sleep = timer.sleep(Duration::from_secs(60));
-        let started = std::time::Instant::now();
-        timer.reset(
-            &mut sleep,
-            std::time::Instant::now() + Duration::from_millis(30),
-        );
-        sleep.await;
-        assert!(started.elapsed() < Duration::from_secs(5));
     }
 
     #[tokio::test]
