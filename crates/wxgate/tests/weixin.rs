@@ -1221,9 +1221,13 @@ async fn pushes_that_skip_the_router_are_answered_like_any_request() {
             .send()
     };
     for (i, path) in ["/weixin/", "/weixin"].into_iter().enumerate() {
-        let r = post(path, Raw::signed(wxgate::clock::now()), text_xml(9_100 + i as u64, "hi"))
-            .await
-            .unwrap();
+        let r = post(
+            path,
+            Raw::signed(wxgate::clock::now()),
+            text_xml(9_100 + i as u64, "hi"),
+        )
+        .await
+        .unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{path}");
         assert_eq!(r.headers()["x-content-type-options"], "nosniff", "{path}");
         assert!(r.text().await.unwrap().contains("<xml>"), "{path}");
@@ -1239,9 +1243,13 @@ async fn pushes_that_skip_the_router_are_answered_like_any_request() {
     assert_eq!(forged.headers()["x-frame-options"], "DENY");
     assert!(forged.text().await.unwrap().contains("signature"));
     for near in ["/weixin//", "/weixin/x", "/weixinx", "/WEIXIN/"] {
-        let r = post(near, Raw::signed(wxgate::clock::now()), text_xml(9_300, "hi"))
-            .await
-            .unwrap();
+        let r = post(
+            near,
+            Raw::signed(wxgate::clock::now()),
+            text_xml(9_300, "hi"),
+        )
+        .await
+        .unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{near}");
     }
     // The router still answers other methods on the path as it did.
