@@ -171,6 +171,7 @@ impl Memory {
             keep,
             keep_result,
             work: Some(work),
+            finished: false,
         };
         let result = match run.work.as_mut() {
             Some(work) => AssertUnwindSafe(work).catch_unwind().await.ok(),
@@ -223,10 +224,14 @@ struct Run {
     keep_result: Duration,
     /// `None` once finished (or handed to the task).
     work: Option<Work>,
+    /// Whether it has left `running`. A run dropped unfinished with no work left (its task
+    /// was cancelled at shutdown) leaves it then, so that copies waiting for it stop waiting.
+    finished: bool,
 }
 
 impl Run {
     fn finish(&mut self, result: Option<Finished>) {
+        self.finished = true;
         self.memory
             .finish(self.key, self.keep, self.keep_result, result);
     }
@@ -235,25 +240,29 @@ impl Run {
 impl Drop for Run {
     fn drop(&mut self) {
         let Some(work) = self.work.take() else {
+            if !self.finished {
+                self.finish(None);
+            }
             return;
         };
+        // The rest of the run goes to a task; this one no longer answers for it.
+        self.finished = true;
         let mut rest = Run {
             memory: self.memory.clone(),
             key: self.key,
             keep: self.keep,
             keep_result: self.keep_result,
             work: None,
+            finished: false,
         };
         // Outside a runtime (the process is exiting) there is nothing left to finish it with.
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    let result = AssertUnwindSafe(work).catch_unwind().await.ok();
-                    rest.finish(Some(result));
-                });
-            }
-            Err(_) => rest.finish(None),
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let result = AssertUnwindSafe(work).catch_unwind().await.ok();
+                rest.finish(Some(result));
+            });
         }
+        // Without a runtime, `rest` is dropped here, unfinished: it leaves `running`.
     }
 }
 
@@ -364,6 +373,59 @@ mod tests {
             .await;
         assert_eq!(again.as_deref(), Some(&b"late"[..]));
         assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn copies_waiting_for_a_run_cancelled_at_shutdown_stop_waiting() {
+        let m = Memory::new(1000);
+        let first = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // The first caller gives up; its work goes on in a task of `first`.
+        first.block_on(async {
+            let slow: Work = Box::pin(async {
+                tokio::time::sleep(Duration::from_secs(600)).await;
+                Bytes::new()
+            });
+            let gave_up = tokio::time::timeout(
+                Duration::from_millis(10),
+                m.run("k", MINUTE, MINUTE, MINUTE, slow),
+            )
+            .await;
+            assert!(gave_up.is_err());
+        });
+        let other = tokio::runtime::Runtime::new().unwrap();
+        let copy = {
+            let m = m.clone();
+            other.spawn(async move {
+                m.run(
+                    "k",
+                    MINUTE,
+                    MINUTE,
+                    MINUTE,
+                    Box::pin(async { Bytes::new() }),
+                )
+                .await
+            })
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        // Shutting `first` down cancels the task that was finishing the run.
+        drop(first);
+        let got = other
+            .block_on(async { tokio::time::timeout(Duration::from_secs(5), copy).await })
+            .expect("the copy stops waiting")
+            .unwrap();
+        assert_eq!(got, None, "the run was cancelled: no result");
+        // The key is free again: the next copy runs the work.
+        let again = other.block_on(m.run(
+            "k",
+            MINUTE,
+            MINUTE,
+            MINUTE,
+            Box::pin(async { Bytes::from_static(b"again") }),
+        ));
+        assert_eq!(again.as_deref(), Some(&b"again"[..]));
     }
 
     #[tokio::test]
