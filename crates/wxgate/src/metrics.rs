@@ -121,6 +121,10 @@ fn msg_type_label(msg_type: &str) -> &'static str {
 /// How a push ended: `replied`, `empty` (nothing to say), `deduplicated` (a copy answered from
 /// another's run), `late` (the deadline passed: `success`, the reply goes later).
 pub fn push(msg_type: &str, outcome: &'static str) {
+    // Off (no listener): not even the labels are built, on the hottest path there is.
+    if HANDLE.get().is_none() {
+        return;
+    }
     metrics::counter!(
         "wxgate_pushes_total",
         "msg_type" => msg_type_label(msg_type),
@@ -133,6 +137,9 @@ pub fn push(msg_type: &str, outcome: &'static str) {
 /// A push refused before it was handled, by `reason` (`signature`, `timestamp`, `replayed`,
 /// `malformed`, `too_large`, …).
 pub fn push_refused(reason: &'static str) {
+    if HANDLE.get().is_none() {
+        return;
+    }
     metrics::counter!(
         "wxgate_pushes_total",
         "msg_type" => "unknown",

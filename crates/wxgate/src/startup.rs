@@ -300,15 +300,11 @@ impl Application {
             };
             let _ = stream.set_nodelay(true);
             // The peer's address, for rate limits (http::rate_limit).
-            let peer = axum::extract::ConnectInfo(stream.peer_addr().ok());
+            let peer = stream.peer_addr().ok();
             let http = router.clone();
             let service =
                 hyper::service::service_fn(move |r: axum::http::Request<hyper::body::Incoming>| {
-                    let mut r = r.map(axum::body::Body::new);
-                    if let axum::extract::ConnectInfo(Some(addr)) = peer {
-                        r.extensions_mut().insert(axum::extract::ConnectInfo(addr));
-                    }
-                    let answer = http.call(r);
+                    let answer = http.call(r.map(axum::body::Body::new), peer);
                     async move { Ok::<_, std::convert::Infallible>(answer.await) }
                 });
             let io = connection::TimedWrite::new(stream, connection::WRITE_TIMEOUT);

@@ -115,8 +115,9 @@ struct Measured {
 pub type Answer = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
 
 impl Service {
-    /// The response to `request`. Never fails: every failure is a response.
-    pub fn call(&self, request: Request) -> Answer {
+    /// The response to `request` from `peer` (its address, for the rate limits of the routes
+    /// that have them). Never fails: every failure is a response.
+    pub fn call(&self, request: Request, peer: Option<std::net::SocketAddr>) -> Answer {
         let stack = &*self.0;
         let path = request.uri().path();
         let measuring = stack.measured.as_ref().map(|m| {
@@ -139,7 +140,7 @@ impl Service {
         let answer: Option<Answer> = if declares_too_much(&request, limit) {
             None
         } else {
-            let request = request.map(|body| {
+            let mut request = request.map(|body| {
                 Body::new(connection::SlowBodyLimit::new(
                     body,
                     connection::BODY_TIMEOUT,
@@ -148,6 +149,11 @@ impl Service {
             Some(if push {
                 Box::pin(weixin::receive_push(stack.app.clone(), request))
             } else {
+                if let Some(peer) = peer {
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                }
                 let routes = stack.routes.clone();
                 Box::pin(async move {
                     match tower::ServiceExt::oneshot(routes, request).await {
