@@ -21,6 +21,7 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use tower::Layer;
 
 use crate::sessions;
 use crate::state::AppState;
@@ -68,8 +69,19 @@ pub fn router(app: AppState, store: sessions::Store) -> Service {
         .merge(api::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(app.clone());
+    // Around the merged router once, not per route (`Router::layer` wraps every route, and a
+    // route's layers are cloned per request).
+    let routes = DefaultBodyLimit::max(BODY_LIMIT).layer(routes);
+    let routes: Routes = Box::new(move |request| {
+        let routes = routes.clone();
+        Box::pin(async move {
+            match tower::ServiceExt::oneshot(routes, request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        })
+    });
     let weixin_path = app.messages.as_ref().map(|m| m.config.path.clone());
     Service(std::sync::Arc::new(Stack {
         app: app.clone(),
@@ -92,12 +104,12 @@ pub fn router(app: AppState, store: sessions::Store) -> Service {
 ///
 /// WeChat's pushes (POST to the message path), the hottest route by far, go straight to
 /// [`weixin::receive_push`], the handler [`weixin::router`] registers for them, without the
-/// router's lookup, boxed futures and extractors: a push cost about a fifth less
-/// (docs/design-notes.md, "Performance").
+/// router's lookup, boxed futures and extractors: with hyper calling [`Service`] by reference,
+/// a tenth less CPU a push (docs/design-notes.md, "Third round").
 struct Stack {
     app: AppState,
     /// The routes, with axum's extractors held to [`BODY_LIMIT`].
-    routes: Router,
+    routes: Routes,
     request_timeout: Duration,
     /// The message server's path, when it is on.
     pushes: Option<weixin::Paths>,
@@ -111,8 +123,11 @@ struct Measured {
     weixin_path: Option<std::sync::Arc<str>>,
 }
 
-/// A response to come; the requests's own future, boxed once.
+/// A response to come; the request's own future, boxed once.
 pub type Answer = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+
+/// The router, called with a request.
+type Routes = Box<dyn Fn(Request) -> Answer + Send + Sync>;
 
 impl Service {
     /// The response to `request` from `peer` (its address, for the rate limits of the routes
@@ -154,13 +169,7 @@ impl Service {
                         .extensions_mut()
                         .insert(axum::extract::ConnectInfo(peer));
                 }
-                let routes = stack.routes.clone();
-                Box::pin(async move {
-                    match tower::ServiceExt::oneshot(routes, request).await {
-                        Ok(response) => response,
-                        Err(never) => match never {},
-                    }
-                })
+                (stack.routes)(request)
             })
         };
         let app = stack.app.clone();
