@@ -48,9 +48,10 @@ pub(super) fn read(body: &str) -> Result<Fields, MessageError> {
         // Markup: every delimiter below is ASCII, so each index is a character boundary.
         let rest = &body[pos..];
         if let Some(after) = rest.strip_prefix("<?") {
-            // The XML declaration or a processing instruction: skipped. It starts with its
-            // target's name (`<?xml`), never `<?>` or `<??>`.
-            if after.starts_with(['>', '?', ' ', '\t', '\r', '\n']) {
+            // The XML declaration or a processing instruction: skipped, whatever its target,
+            // even an empty one (`<??>`), as quick-xml skips it. `<?>` is refused, as by
+            // quick-xml: its `?>` would overlap its `<?`.
+            if after.starts_with('>') {
                 return Err(malformed("processing instruction without a target"));
             }
             let end = find(after.as_bytes(), b"?>")
