@@ -248,11 +248,11 @@ pub async fn main(args: &Args) -> ExitCode {
             "| {:<34} | {:>9.0} | {:>6.2} / {:>6.2} | {:>9.0} | {:>6.2} / {:>6.2} | {:>9} |",
             scenario.name(),
             e.per_sec(),
-            e.percentile_ms(0.50),
-            e.percentile_ms(0.99),
+            e.p50_ms,
+            e.p99_ms,
             c.per_sec(),
-            c.percentile_ms(0.50),
-            c.percentile_ms(0.99),
+            c.p50_ms,
+            c.p99_ms,
             ratio
         );
         for (which, o) in [("embedded", &e), ("cluster", &c)] {

@@ -34,21 +34,38 @@ pub struct Outcome {
     pub errors: u64,
     pub first_error: Option<String>,
     pub elapsed: Duration,
-    /// Sorted latencies in microseconds.
-    pub latencies: Vec<u64>,
+    /// Operations answered as expected.
+    pub ops: u64,
+    /// Their median and 99th percentile latency, in milliseconds.
+    pub p50_ms: f64,
+    pub p99_ms: f64,
 }
 
 impl Outcome {
-    pub fn per_sec(&self) -> f64 {
-        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    /// From every operation's latency, in microseconds.
+    pub fn from_latencies(
+        mut latencies: Vec<u64>,
+        elapsed: Duration,
+        errors: u64,
+        first_error: Option<String>,
+    ) -> Outcome {
+        latencies.sort_unstable();
+        let percentile_ms = |p: f64| match latencies.len() {
+            0 => 0.0,
+            n => latencies[((n - 1) as f64 * p).round() as usize] as f64 / 1000.0,
+        };
+        Outcome {
+            errors,
+            first_error,
+            elapsed,
+            ops: latencies.len() as u64,
+            p50_ms: percentile_ms(0.50),
+            p99_ms: percentile_ms(0.99),
+        }
     }
 
-    pub fn percentile_ms(&self, p: f64) -> f64 {
-        if self.latencies.is_empty() {
-            return 0.0;
-        }
-        let i = ((self.latencies.len() - 1) as f64 * p).round() as usize;
-        self.latencies[i] as f64 / 1000.0
+    pub fn per_sec(&self) -> f64 {
+        self.ops as f64 / self.elapsed.as_secs_f64()
     }
 }
 
@@ -174,22 +191,14 @@ pub async fn drive(
             })
         })
         .collect();
-    let mut outcome = Outcome {
-        errors: 0,
-        first_error: None,
-        elapsed: Duration::ZERO,
-        latencies: Vec::new(),
-    };
+    let mut all = Vec::new();
+    let (mut errors, mut first) = (0, None);
     for w in workers {
-        if let Ok((latencies, errors, first_error)) = w.await {
-            outcome.latencies.extend(latencies);
-            outcome.errors += errors;
-            if outcome.first_error.is_none() {
-                outcome.first_error = first_error;
-            }
+        if let Ok((latencies, e, first_error)) = w.await {
+            all.extend(latencies);
+            errors += e;
+            first = first.or(first_error);
         }
     }
-    outcome.elapsed = start.elapsed();
-    outcome.latencies.sort_unstable();
-    outcome
+    Outcome::from_latencies(all, start.elapsed(), errors, first)
 }

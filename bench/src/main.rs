@@ -17,6 +17,7 @@
 mod cluster;
 mod load;
 mod procs;
+mod wrk;
 
 use load::Outcome;
 
@@ -78,6 +79,9 @@ const USAGE: &str = "usage: wxgate-bench [--seconds N] [--concurrency N] [--only
   --only NAME       only the scenarios whose name contains NAME (e.g. push, plaintext, index)
   --bin PATH        the wxgate binary (default target/release/wxgate; wxgate-bare next to it)
   --cluster         the cluster deployment (nginx, three instances, PostgreSQL, Redis) too
+  --client wrk      drive the scenarios with wrk (2 threads, a Lua script signing each push)
+                    instead of the built-in generator: the way issue 11's first figures were
+                    taken (apt-get install wrk)
   --wrap 'CMD ARGS' run the measured wxgate serve under a profiler, e.g.
                     --wrap 'valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out'
 
@@ -89,6 +93,8 @@ struct Args {
     only: Option<String>,
     bin: String,
     cluster: bool,
+    /// Drive the scenarios with wrk instead of [`load`].
+    wrk: bool,
     /// A command the measured `wxgate serve` runs under (`perf record -g`, `valgrind
     /// --tool=callgrind`…), split on spaces.
     wrap: Vec<String>,
@@ -101,6 +107,7 @@ fn parse_args() -> Result<Args, String> {
         only: None,
         bin: "target/release/wxgate".into(),
         cluster: false,
+        wrk: false,
         wrap: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
@@ -118,6 +125,11 @@ fn parse_args() -> Result<Args, String> {
             "--only" => args.only = Some(value()?),
             "--bin" => args.bin = value()?,
             "--cluster" => args.cluster = true,
+            "--client" => match value()?.as_str() {
+                "wrk" => args.wrk = true,
+                "builtin" => args.wrk = false,
+                other => return Err(format!("--client: wrk or builtin, not {other}")),
+            },
             "--wrap" => args.wrap = value()?.split_whitespace().map(str::to_owned).collect(),
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -130,6 +142,9 @@ fn parse_args() -> Result<Args, String> {
         return Err(
             "--wrap profiles the embedded `wxgate serve`; it does not go with --cluster".into(),
         );
+    }
+    if args.cluster && args.wrk {
+        return Err("--client wrk drives the standalone run; it does not go with --cluster".into());
     }
     if args.seconds == 0 || args.concurrency == 0 {
         return Err("--seconds and --concurrency must be at least 1".into());
@@ -287,6 +302,18 @@ async fn login(client: &reqwest::Client, base: &str) -> Result<String, String> {
 /// Runs `scenario` against `t` with `concurrency` connections for `time`, after a short
 /// warm-up (connections, the cached jsapi_ticket, the retried push's stored reply).
 async fn run(t: Arc<Target>, scenario: Scenario, concurrency: usize, time: Duration) -> Outcome {
+    drive(t, scenario, concurrency, time, None).await
+}
+
+/// [`run`], with wrk measuring instead of the built-in generator when `wrk` is given (the
+/// warm-up, which checks every answer, is the built-in generator's either way).
+async fn drive(
+    t: Arc<Target>,
+    scenario: Scenario,
+    concurrency: usize,
+    time: Duration,
+    wrk: Option<&wrk::Script>,
+) -> Outcome {
     if scenario == Scenario::LoginBase {
         return run_logins(t, concurrency, time).await;
     }
@@ -308,7 +335,37 @@ async fn run(t: Arc<Target>, scenario: Scenario, concurrency: usize, time: Durat
         check.clone(),
     )
     .await;
-    load::drive(addr, concurrency, time, make, check).await
+    let Some(script) = wrk else {
+        return load::drive(addr, concurrency, time, make, check).await;
+    };
+    let get = |path: &str, cookie: Option<&str>| wrk::Request::Get {
+        path: path.to_owned(),
+        cookie: cookie.map(str::to_owned),
+    };
+    let request = match scenario {
+        Scenario::Baseline => get("/healthz", None),
+        Scenario::IndexGuest => get("/index/", None),
+        Scenario::IndexLoggedIn => get("/index/", t.logged_in.as_deref()),
+        Scenario::JsSdk => get(&jssdk_path(&t), None),
+        Scenario::PushPlain | Scenario::PushSafe => wrk::Request::Push {
+            path: path_of(&t.pusher.url).to_owned(),
+            safe: scenario == Scenario::PushSafe,
+        },
+        Scenario::PushRetry => wrk::Request::Post {
+            path: path_of(&t.retry.0).to_owned(),
+            body: t.retry.1.clone(),
+        },
+        Scenario::LoginBase => unreachable!("logins are driven above"),
+    };
+    // A range of MsgIds of its own (the script numbers each thread's pushes from here).
+    let first_id = t.next_id.fetch_add(10_000_000_000_000, Ordering::Relaxed);
+    wrk::drive(script, &t.base, concurrency, time, &request, first_id).await
+}
+
+/// The JS-SDK scenario's path: a signature for the guest page's URL.
+fn jssdk_path(t: &Target) -> String {
+    let page = format!("{}/index/?from=bench", t.base);
+    format!("/jssdk/config?url={}", url_encode(&page))
 }
 
 /// The bytes of one request of `scenario`: a fresh signature and MsgId for every push.
@@ -329,11 +386,7 @@ fn request(t: &Target, scenario: Scenario) -> Vec<u8> {
             load::post(host, path_of(&url), "text/xml", &body)
         }
         Scenario::PushRetry => load::post(host, path_of(&t.retry.0), "text/xml", &t.retry.1),
-        Scenario::JsSdk => {
-            let page = format!("{}/index/?from=bench", t.base);
-            let encoded: String = url_encode(&page);
-            load::get(host, &format!("/jssdk/config?url={encoded}"), "")
-        }
+        Scenario::JsSdk => load::get(host, &jssdk_path(t), ""),
         Scenario::LoginBase => Vec::new(),
     }
 }
@@ -404,24 +457,16 @@ async fn run_logins(t: Arc<Target>, concurrency: usize, time: Duration) -> Outco
             })
         })
         .collect();
-    let mut outcome = Outcome {
-        errors: 0,
-        first_error: None,
-        elapsed: Duration::ZERO,
-        latencies: Vec::new(),
-    };
+    let mut all = Vec::new();
+    let (mut errors, mut first) = (0, None);
     for w in workers {
-        if let Ok((latencies, errors, first_error)) = w.await {
-            outcome.latencies.extend(latencies);
-            outcome.errors += errors;
-            if outcome.first_error.is_none() {
-                outcome.first_error = first_error;
-            }
+        if let Ok((latencies, e, first_error)) = w.await {
+            all.extend(latencies);
+            errors += e;
+            first = first.or(first_error);
         }
     }
-    outcome.elapsed = start.elapsed();
-    outcome.latencies.sort_unstable();
-    outcome
+    Outcome::from_latencies(all, start.elapsed(), errors, first)
 }
 
 #[tokio::main]
@@ -450,8 +495,8 @@ async fn main() -> std::process::ExitCode {
 /// CPU microseconds a server spent per operation during a run.
 fn cpu_per_op(before: Option<f64>, after: Option<f64>, outcome: &Outcome) -> String {
     match (before, after) {
-        (Some(b), Some(a)) if !outcome.latencies.is_empty() => {
-            format!("{:.1}", (a - b) * 1e6 / outcome.latencies.len() as f64)
+        (Some(b), Some(a)) if outcome.ops > 0 => {
+            format!("{:.1}", (a - b) * 1e6 / outcome.ops as f64)
         }
         _ => "-".into(),
     }
@@ -461,16 +506,9 @@ fn row(label: &str, w: &Outcome, bare: Option<&Outcome>, cpu: (String, String), 
     let (b_ops, b_lat, ratio, tail) = match bare {
         Some(b) if b.per_sec() > 0.0 => (
             format!("{:.0}", b.per_sec()),
-            format!(
-                "{:.2} / {:.2}",
-                b.percentile_ms(0.50),
-                b.percentile_ms(0.99)
-            ),
+            format!("{:.2} / {:.2}", b.p50_ms, b.p99_ms),
             format!("{:.2}×", w.per_sec() / b.per_sec()),
-            format!(
-                "{:.1}×",
-                w.percentile_ms(0.99) / b.percentile_ms(0.99).max(0.001)
-            ),
+            format!("{:.1}×", w.p99_ms / b.p99_ms.max(0.001)),
         ),
         _ => ("-".into(), "-".into(), "-".into(), "-".into()),
     };
@@ -478,11 +516,7 @@ fn row(label: &str, w: &Outcome, bare: Option<&Outcome>, cpu: (String, String), 
         "| {:<34} | {:>8.0} | {:>15} | {:>8} | {:>15} | {:>6} | {:>6} | {:>13} | {:>7} |",
         label,
         w.per_sec(),
-        format!(
-            "{:.2} / {:.2}",
-            w.percentile_ms(0.50),
-            w.percentile_ms(0.99)
-        ),
+        format!("{:.2} / {:.2}", w.p50_ms, w.p99_ms),
         b_ops,
         b_lat,
         ratio,
@@ -505,6 +539,13 @@ async fn standalone(args: &Args) -> Result<bool, String> {
         .build()
         .expect("HTTP client");
 
+    let script = match args.wrk {
+        true => {
+            wrk::available()?;
+            Some(wrk::Script::write(&dir.0)?)
+        }
+        false => None,
+    };
     let (_sim, sim_url) = procs::start_sim(&bin)?;
     let rules = procs::write_rules(&dir.0)?;
     let port = procs::free_port();
@@ -560,9 +601,14 @@ async fn standalone(args: &Args) -> Result<bool, String> {
     let bare = target(&bare_url, Some("wxgate_session=bench".into()));
 
     println!(
-        "wxgate-bench: `{} serve` at {base} (simulator: {sim_url}) next to wxgate-bare at {bare_url}; {} connections, {} s per scenario, {} cores shared by the servers and the load",
+        "wxgate-bench: `{} serve` at {base} (simulator: {sim_url}) next to wxgate-bare at {bare_url}; {} connections ({}), {} s per scenario, {} cores shared by the servers and the load",
         args.bin,
         args.concurrency,
+        if args.wrk {
+            "wrk, 2 threads"
+        } else {
+            "built-in generator"
+        },
         args.seconds,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
@@ -599,14 +645,28 @@ async fn standalone(args: &Args) -> Result<bool, String> {
         }
         let time = Duration::from_secs(args.seconds);
         let cpu = server.cpu_secs();
-        let w = run(wx.clone(), scenario, args.concurrency, time).await;
+        let w = drive(
+            wx.clone(),
+            scenario,
+            args.concurrency,
+            time,
+            script.as_ref(),
+        )
+        .await;
         let w_cpu = cpu_per_op(cpu, server.cpu_secs(), &w);
         let rss = server.rss_mib();
         let (b, b_cpu) = match scenario {
             Scenario::LoginBase => (None, "-".into()),
             _ => {
                 let cpu = bare_proc.cpu_secs();
-                let b = run(bare.clone(), scenario, args.concurrency, time).await;
+                let b = drive(
+                    bare.clone(),
+                    scenario,
+                    args.concurrency,
+                    time,
+                    script.as_ref(),
+                )
+                .await;
                 let b_cpu = cpu_per_op(cpu, bare_proc.cpu_secs(), &b);
                 (Some(b), b_cpu)
             }
