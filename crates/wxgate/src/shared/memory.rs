@@ -2,12 +2,14 @@
 //! instance), and what the Redis ones use for copies that reach the same instance and while
 //! Redis is unreachable.
 //!
-//! What is remembered is kept in [`Table`]s, bounded by `WXGATE_PUSH_MEMORY` entries each: a
-//! push is a finished-run key and a (timestamp, nonce) claim, about 180 bytes together for as
-//! long as its timestamp is accepted, plus its reply in a third table while WeChat may still
-//! retry (about 130 bytes and the reply's length): measured by the ignored test
-//! `what_a_push_costs` below. Work in flight (a push being handled, a code being exchanged) is in a small map
-//! of its own, with a channel its copies wait on.
+//! What is remembered is bounded by `WXGATE_PUSH_MEMORY` entries per structure: a push is a
+//! finished-run entry and a (timestamp, nonce) claim, two [`Table`] entries, for as long as its
+//! timestamp is accepted, plus its reply in a [`Log`] while WeChat may still retry; the
+//! finished-run entry holds the reply's number in the log, so that storing a reply writes the
+//! log's back in sequence rather than a third random place in memory. What that costs in bytes
+//! is measured by the ignored test `what_a_push_costs` below. Work in flight (a push being
+//! handled, a code being exchanged) is in a small map of its own, with a channel its copies
+//! wait on.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -21,12 +23,16 @@ use futures::FutureExt;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use super::table::{Evicted, Key, KeyHasher, KeyMaker, Padded, SHARDS, Table};
+use super::table::{Evicted, Key, KeyHasher, KeyMaker, Log, Padded, SHARDS, Table};
 
 /// A [`Key`] is already a keyed hash: the map uses it as it is.
 type KeyHashing = std::hash::BuildHasherDefault<KeyHasher>;
 use super::{Claims, Flights, Held, Locks, Work};
 use crate::throttled_log::ThrottledLog;
+
+/// The result number of a finished run whose result is not kept. Any number would do: a
+/// number is only ever looked up with its run's key, and another run's result does not match.
+const NO_RESULT: u32 = u32::MAX;
 
 /// A finished run as copies get it: `None` when the work panicked.
 type Finished = Option<Bytes>;
@@ -40,10 +46,12 @@ pub struct Memory(Arc<Inner>);
 #[derive(Debug)]
 struct Inner {
     keys: KeyMaker,
-    /// Finished runs, for `keep`.
-    done: Table<()>,
-    /// Their results, for `keep_result`: a reply in one allocation of its exact length.
-    results: Table<Arc<[u8]>>,
+    /// Finished runs, for `keep`, each with the number of its result in `results` (or
+    /// [`NO_RESULT`]).
+    done: Table<u32>,
+    /// Their results, for `keep_result`: a reply in one allocation of its exact length, in the
+    /// order the runs finished.
+    results: Log<Arc<[u8]>>,
     /// Runs in progress, with the channel their copies wait on once a copy waits (most runs
     /// have no copy, and no channel); in shards, as the tables are, so that two pushes lock
     /// the same map only when they share a shard.
@@ -93,7 +101,7 @@ impl Memory {
         Memory(Arc::new(Inner {
             keys: KeyMaker::default(),
             done: Table::new(capacity),
-            results: Table::new(capacity),
+            results: Log::new(capacity),
             running: (0..SHARDS).map(|_| Padded(Mutex::default())).collect(),
             claims: Table::new(capacity),
             locks: Mutex::new(HashMap::new()),
@@ -186,10 +194,14 @@ impl Memory {
     /// tells the copies waiting for it.
     fn finish(&self, k: Key, keep: Duration, keep_result: Duration, result: Option<Finished>) {
         if let Some(Some(r)) = &result {
-            if !keep_result.is_zero() && !r.is_empty() {
-                self.note(self.0.results.insert(k, Arc::from(&r[..]), keep_result));
-            }
-            self.note(self.0.done.insert(k, (), keep));
+            let number = if !keep_result.is_zero() && !r.is_empty() {
+                let (number, evicted) = self.0.results.append(k, Arc::from(&r[..]), keep_result);
+                self.note(evicted);
+                number
+            } else {
+                NO_RESULT
+            };
+            self.note(self.0.done.insert(k, number, keep));
         }
         let waiting = self.running(k).remove(&k).flatten();
         // Dropped unsent when cancelled: the copies' wait ends with an error.
@@ -204,11 +216,11 @@ impl Memory {
     }
 
     fn finished_key(&self, k: Key) -> Option<Bytes> {
-        self.0.done.get(k)?;
+        let number = self.0.done.get(k)?;
         Some(
             self.0
                 .results
-                .get(k)
+                .get(k, number)
                 .map(Bytes::from_owner)
                 .unwrap_or_default(),
         )

@@ -10,6 +10,10 @@
 //! [`SHARDS`] shards with a lock each, so that when a shard grows, only that shard's callers
 //! wait for it, and only for a sixteenth of the entries. The total is bounded by a capacity:
 //! past it, the oldest entries are forgotten early (the caller is told, to warn).
+//!
+//! Values kept for a shorter while than their key (a push's reply: 30 s, against the key's
+//! 300 s) go in a [`Log`] instead: a queue in the order they came, found again by the number
+//! the append returned, which the key's table entry holds.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
@@ -110,6 +114,17 @@ impl<V> std::fmt::Debug for Table<V> {
     }
 }
 
+/// The current second since `epoch`, and the second at which something stored now for `ttl`
+/// expires, rounded up: an entry may outlive its `ttl` by under a second, never fall short of
+/// it. One clock read.
+fn now_and_end(epoch: Instant, ttl: Duration) -> (u32, u32) {
+    let now = epoch.elapsed();
+    let end = now.saturating_add(ttl);
+    let end = end.as_secs() + u64::from(end.subsec_nanos() > 0);
+    let clamp = |secs: u64| secs.min(u64::from(u32::MAX)) as u32;
+    (clamp(now.as_secs()), clamp(end))
+}
+
 impl<V: Clone> Table<V> {
     /// A table of at most `capacity` entries.
     pub fn new(capacity: usize) -> Self {
@@ -128,15 +143,8 @@ impl<V: Clone> Table<V> {
         }
     }
 
-    /// The current second since the table's epoch, and the second at which something stored
-    /// now for `ttl` expires, rounded up: an entry may outlive its `ttl` by under a second,
-    /// never fall short of it. One clock read.
     fn now_and_end(&self, ttl: Duration) -> (u32, u32) {
-        let now = self.epoch.elapsed();
-        let end = now.saturating_add(ttl);
-        let end = end.as_secs() + u64::from(end.subsec_nanos() > 0);
-        let clamp = |secs: u64| secs.min(u64::from(u32::MAX)) as u32;
-        (clamp(now.as_secs()), clamp(end))
+        now_and_end(self.epoch, ttl)
     }
 
     fn shard(&self, key: Key) -> std::sync::MutexGuard<'_, Shard<V>> {
@@ -220,6 +228,114 @@ impl<V> Shard<V> {
     }
 }
 
+/// Values kept for a while in the order they came, each found again by its key and the
+/// sequence number its append returned (kept by the caller, in a [`Table`] entry): appending
+/// writes the back of a queue, in sequence, instead of a random slot of a map of millions, and
+/// values leave from the front when they expire or the bound is reached. For values every one
+/// of which is kept about as long (a push's reply, for WeChat's retries).
+pub struct Log<V> {
+    epoch: Instant,
+    shards: Vec<Padded<Mutex<LogShard<V>>>>,
+}
+
+struct LogShard<V> {
+    /// The sequence number of the front entry (wrapping).
+    front: u32,
+    entries: VecDeque<Logged<V>>,
+    capacity: usize,
+}
+
+struct Logged<V> {
+    key: Key,
+    expires: u32,
+    value: V,
+}
+
+impl<V> std::fmt::Debug for Log<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log")
+            .field("shards", &self.shards.len())
+            .finish()
+    }
+}
+
+impl<V: Clone> Log<V> {
+    /// A log of at most `capacity` values.
+    pub fn new(capacity: usize) -> Self {
+        let per_shard = capacity.div_ceil(SHARDS).max(1);
+        Log {
+            epoch: Instant::now(),
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Padded(Mutex::new(LogShard {
+                        front: 0,
+                        entries: VecDeque::new(),
+                        capacity: per_shard,
+                    }))
+                })
+                .collect(),
+        }
+    }
+
+    fn shard(&self, key: Key) -> std::sync::MutexGuard<'_, LogShard<V>> {
+        self.shards[key.shard()]
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps `value` for `key` for `ttl`: returns its sequence number, and what making room
+    /// cost.
+    pub fn append(&self, key: Key, value: V, ttl: Duration) -> (u32, Evicted) {
+        let (now, expires) = now_and_end(self.epoch, ttl);
+        let mut shard = self.shard(key);
+        let mut evicted = Evicted::default();
+        // A bounded number per call, as in `Shard::tidy`.
+        for _ in 0..8 {
+            let Some(front) = shard.entries.front() else {
+                break;
+            };
+            let full = shard.entries.len() >= shard.capacity;
+            if front.expires > now && !full {
+                break;
+            }
+            if front.expires > now {
+                evicted.count += 1;
+            }
+            shard.entries.pop_front();
+            shard.front = shard.front.wrapping_add(1);
+        }
+        let seq = shard.front.wrapping_add(shard.entries.len() as u32);
+        shard.entries.push_back(Logged {
+            key,
+            expires,
+            value,
+        });
+        (seq, evicted)
+    }
+
+    /// The value appended for `key` as `seq`, if it is still kept. Any `seq` may be asked
+    /// for: one that is not `key`'s (gone, or never appended) finds nothing.
+    pub fn get(&self, key: Key, seq: u32) -> Option<V> {
+        let (now, _) = now_and_end(self.epoch, Duration::ZERO);
+        let shard = self.shard(key);
+        let index = seq.wrapping_sub(shard.front) as usize;
+        shard
+            .entries
+            .get(index)
+            .filter(|e| e.key == key && e.expires > now)
+            .map(|e| e.value.clone())
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.0.lock().unwrap_or_else(|e| e.into_inner()).entries.len())
+            .sum()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,6 +374,72 @@ mod tests {
     }
 
     #[test]
+    fn a_log_finds_a_value_by_its_key_and_number_until_it_leaves() {
+        let keys = KeyMaker::default();
+        let log: Log<u32> = Log::new(SHARDS * 4);
+        let (a, b) = (keys.key("a"), keys.key("b"));
+        let (seq_a, _) = log.append(a, 1, Duration::from_secs(60));
+        let (seq_b, _) = log.append(b, 2, Duration::from_secs(60));
+        assert_eq!(log.get(a, seq_a), Some(1));
+        assert_eq!(log.get(b, seq_b), Some(2));
+        // Another key's number, or a number never given, finds nothing.
+        let c = (0..)
+            .map(|i| keys.key(&format!("c{i}")))
+            .find(|c| c.shard() == a.shard())
+            .unwrap();
+        let (seq_c, _) = log.append(c, 3, Duration::from_secs(60));
+        assert_eq!(log.get(a, seq_c), None);
+        assert_eq!(log.get(c, seq_c), Some(3));
+        assert_eq!(log.get(a, u32::MAX), None);
+        assert_eq!(log.get(a, seq_a.wrapping_add(1000)), None);
+        // Expired: found no more, and gone at the next append to its shard.
+        let gone = keys.key("gone");
+        let (seq, _) = log.append(gone, 4, Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(1100));
+        assert_eq!(log.get(gone, seq), None);
+    }
+
+    #[test]
+    fn a_log_is_bounded_and_the_oldest_go_first() {
+        let keys = KeyMaker::default();
+        let log: Log<u32> = Log::new(SHARDS * 10);
+        let mut kept = Vec::new();
+        let mut evicted = 0;
+        for i in 0..(SHARDS * 50) as u32 {
+            let key = keys.key(&i.to_string());
+            let (seq, e) = log.append(key, i, Duration::from_secs(600));
+            evicted += e.count;
+            kept.push((key, seq, i));
+        }
+        assert!(log.len() <= SHARDS * 10, "{}", log.len());
+        assert!(evicted >= SHARDS * 40 - SHARDS, "{evicted}");
+        let found: Vec<u32> = kept
+            .iter()
+            .filter_map(|&(key, seq, _)| log.get(key, seq))
+            .collect();
+        assert_eq!(found.len(), log.len(), "every value still kept is found");
+        // The newest are among them, each under its own key and number.
+        let &(key, seq, last) = kept.last().unwrap();
+        assert_eq!(log.get(key, seq), Some(last));
+    }
+
+    #[test]
+    fn a_log_finds_values_across_the_wrap_of_its_numbers() {
+        let keys = KeyMaker::default();
+        let log: Log<u32> = Log::new(SHARDS * 4);
+        let key = keys.key("k");
+        // As if four billion values had gone through this shard.
+        log.shard(key).front = u32::MAX - 1;
+        let appended: Vec<_> = (0..4)
+            .map(|i| (i, log.append(key, i, Duration::from_secs(60)).0))
+            .collect();
+        assert_eq!(appended[2].1, 0, "the numbers wrap");
+        for (i, seq) in appended {
+            assert_eq!(log.get(key, seq), Some(i));
+        }
+    }
+
+    #[test]
     fn keys_are_distinct_and_entries_small() {
         let keys = KeyMaker::default();
         let a = keys.key("x");
@@ -266,6 +448,8 @@ mod tests {
         assert_ne!(a, keys.key("y"));
         // What the module comment promises.
         assert_eq!(std::mem::size_of::<(Key, Slot<()>)>(), 20);
+        assert_eq!(std::mem::size_of::<(Key, Slot<u32>)>(), 24);
+        assert_eq!(std::mem::size_of::<Logged<std::sync::Arc<[u8]>>>(), 40);
         assert_eq!(std::mem::size_of::<(u32, Key)>(), 20);
     }
 }
