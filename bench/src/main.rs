@@ -10,7 +10,8 @@
 //! (default 5), `--concurrency N` connections (default 16), `--only NAME` (a substring of a
 //! scenario name), `--bin PATH` (the wxgate binary, default target/release/wxgate; the bare
 //! server is `wxgate-bare` next to it), `--cluster`
-//! (the cluster deployment next to the embedded one: [`cluster`]), `--wrap 'COMMAND ARGS'`
+//! (the cluster deployment next to the embedded one: [`cluster`]), `--client wrk` (wrk drives
+//! the load instead of the built-in generator: [`wrk`]), `--wrap 'COMMAND ARGS'`
 //! (the measured `wxgate serve` runs under that command: a profiler such as
 //! `valgrind --tool=callgrind` or `perf record -g`).
 
@@ -72,7 +73,7 @@ impl Scenario {
     }
 }
 
-const USAGE: &str = "usage: wxgate-bench [--seconds N] [--concurrency N] [--only NAME] [--bin PATH] [--cluster] [--wrap 'PROFILER ARGS']
+const USAGE: &str = "usage: wxgate-bench [--seconds N] [--concurrency N] [--only NAME] [--bin PATH] [--cluster] [--client wrk] [--wrap 'PROFILER ARGS']
 
   --seconds N       how long each scenario runs (default 5)
   --concurrency N   open connections (default 16)
