@@ -77,7 +77,7 @@ fn fixture() -> &'static Fixture {
             .unwrap();
         let (app, sim) = runtime.block_on(async {
             let sim = common::spawn_sim().await;
-            let app = common::spawn_app(
+            let mut app = common::spawn_app(
                 &sim.url,
                 &[
                     ("token", "proptesttoken"),
@@ -88,6 +88,8 @@ fn fixture() -> &'static Fixture {
                 ],
             )
             .await;
+            // The fixture is a static, never dropped.
+            app.remove_database_at_exit();
             (app, sim)
         });
         Fixture {

@@ -16,13 +16,29 @@ use serde_json::Value;
 
 const ADMIN: &str = "cluster-admin-token-0123456789";
 
-fn rules_file(rules: &str) -> String {
+/// A configuration file the instances read, removed when the test is done with it.
+struct RulesFile(String);
+
+impl std::ops::Deref for RulesFile {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for RulesFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn rules_file(rules: &str) -> RulesFile {
     let path = std::env::temp_dir().join(format!(
         "wxgate-cluster-rules-{}.toml",
         wechat::State::generate().as_str()
     ));
     std::fs::write(&path, rules).unwrap();
-    path.display().to_string()
+    RulesFile(path.display().to_string())
 }
 
 const ECHO_RULE: &str = r#"

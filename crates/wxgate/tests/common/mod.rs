@@ -54,6 +54,31 @@ impl Drop for TestApp {
     }
 }
 
+impl TestApp {
+    /// For an app kept in a `static`, which is never dropped: its database is removed when the
+    /// test process exits instead, so that the suite leaves nothing behind.
+    pub fn remove_database_at_exit(&mut self) {
+        static DATABASES: std::sync::Mutex<Vec<TestDb>> = std::sync::Mutex::new(Vec::new());
+        static REGISTER: std::sync::Once = std::sync::Once::new();
+        extern "C" fn remove_all() {
+            let dbs = std::mem::take(&mut *DATABASES.lock().unwrap_or_else(|e| e.into_inner()));
+            // A panic must not cross into C; a database that cannot be removed stays.
+            let _ = std::panic::catch_unwind(move || drop(dbs));
+        }
+        let Some(db) = self.own_db.take() else {
+            return;
+        };
+        DATABASES.lock().unwrap_or_else(|e| e.into_inner()).push(db);
+        REGISTER.call_once(|| {
+            // SAFETY: registers a function that takes nothing and returns nothing, to run once
+            // when the process exits.
+            unsafe {
+                libc::atexit(remove_all);
+            }
+        });
+    }
+}
+
 /// The PostgreSQL server the suite runs on instead of SQLite, when set (scripts/test runs the
 /// suite both ways): every test then gets its own schema in that database, dropped afterwards.
 pub const POSTGRES_ENV: &str = "WXGATE_TEST_POSTGRES_URL";
