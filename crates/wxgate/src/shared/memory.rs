@@ -112,10 +112,7 @@ impl Memory {
 
     /// The shard of the runs in progress that `k` is in.
     fn running(&self, k: Key) -> std::sync::MutexGuard<'_, Running> {
-        self.0.running[k.shard()]
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        self.0.running[k.shard()].lock()
     }
 
     /// Warns (once a minute) when the bound made a table forget entries early.
